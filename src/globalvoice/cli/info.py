@@ -1,0 +1,74 @@
+"""`globalvoice languages` and `globalvoice doctor`."""
+
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from globalvoice.config.settings import Settings
+from globalvoice.domain.errors import GlobalVoiceError
+from globalvoice.domain.language import language_name
+from globalvoice.engines import registry
+
+__all__ = ["run_doctor", "show_languages"]
+
+_MIN_FREE_BYTES = 2 * 1024**3
+
+
+def show_languages(console: Console) -> None:
+    settings = Settings()
+    with console.status("Loading engines..."):
+        stt, mt, tts = registry.build_stt(settings), registry.build_mt(settings), registry.build_tts(settings)
+    voiced = set(tts.languages())
+    table = Table(title="Supported dubbing pairs (offline)")
+    for column in ("from", "to", "translation route"):
+        table.add_column(column)
+    for source, target in sorted(mt.pairs()):
+        if target in voiced:
+            table.add_row(f"{source} {language_name(source)}", f"{target} {language_name(target)}",
+                          mt.route(source, target))  # fmt: skip
+    console.print(table)
+    engines = Table(title="Engines")
+    for column in ("step", "engine", "model", "licence"):
+        engines.add_column(column)
+    for step, engine in (("speech-to-text", stt), ("translation", mt), ("voice", tts)):
+        engines.add_row(step, engine.info.name, engine.info.model_id, engine.info.licence)
+    console.print(engines)
+    console.print(f"Transcription recognises {len(stt.supported_languages())} languages; "
+                  f"voices speak: {', '.join(sorted(voiced))}.")  # fmt: skip
+
+
+def run_doctor(console: Console) -> bool:
+    """Print one line per check; return True when everything needed for a dub is in place."""
+    settings = Settings()
+    is_ok = True
+
+    def check(name: str, action: object) -> None:
+        nonlocal is_ok
+        try:
+            detail = action() if callable(action) else action
+            console.print(f"[green]ok[/]   {name}: {detail}")
+        except GlobalVoiceError as err:
+            is_ok = False
+            console.print(f"[red]FAIL[/] {name}: {err.user_message}")
+
+    from globalvoice.media.ffmpeg import ffmpeg_exe
+
+    check("ffmpeg", ffmpeg_exe)
+    check("speech-to-text", lambda: registry.build_stt(settings).info.model_id)
+    check("translation", lambda: f"{len(registry.build_mt(settings).pairs())} pairs")
+    check("voices", lambda: registry.build_tts(settings).info.model_id)
+    if shutil.which("apertium") is None:
+        is_ok = False
+        console.print("[red]FAIL[/] apertium: not installed; run scripts/install.sh "
+                      "(Debian packages apertium and its pairs)")  # fmt: skip
+    cache = settings.cache_dir
+    cache.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(cache if cache.exists() else Path.home()).free
+    if free < _MIN_FREE_BYTES:
+        is_ok = False
+        console.print(f"[red]FAIL[/] disk: {free / 1024**3:.1f} GiB free at {cache}; free 2 GiB")
+    else:
+        console.print(f"[green]ok[/]   disk: {free / 1024**3:.1f} GiB free at {cache}")
+    return is_ok

@@ -1,0 +1,96 @@
+"""`globalvoice`: dub, languages, doctor. The one place errors become messages and exit codes."""
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from globalvoice.domain.errors import ConfigError, GlobalVoiceError, RetryableError
+from globalvoice.domain.language import normalize_language
+
+__all__ = ["app", "run"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="GlobalVoice: AI video dubbing.")
+console = Console(stderr=True)
+log = logging.getLogger("globalvoice")
+_EXIT = {RetryableError: 75, ConfigError: 78}
+
+
+def _languages(value: str) -> tuple[str, ...]:
+    try:
+        codes = tuple(dict.fromkeys(normalize_language(v) for v in value.split(",") if v.strip()))
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    if not codes:
+        raise typer.BadParameter("give at least one target language, e.g. --to es,pt")
+    return codes
+
+
+@app.command()
+def dub(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="video or audio file")],
+    to: Annotated[str, typer.Option("--to", help="target languages, comma-separated: es,pt")],
+    source: Annotated[str, typer.Option("--from", help="source language, or auto")] = "auto",
+    out: Annotated[Path | None, typer.Option("--out", help="output directory")] = None,
+    max_tempo: Annotated[float | None, typer.Option(help="speed-up cap per line")] = None,
+    loudness: Annotated[float | None, typer.Option(help="target loudness, LUFS")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute everything")] = False,
+) -> None:
+    """Dub INPUT into each target language, offline."""
+    from globalvoice.cli.dub import run_dub
+
+    targets = _languages(to)
+    src = None if source.strip().lower() == "auto" else _languages(source)[0]
+    out_dir = out or input_path.resolve().parent / f"{input_path.stem}.dub"
+    run_dub(input_path, targets, src, out_dir, console=console, max_tempo=max_tempo,
+            loudness=loudness, use_cache=not no_cache)  # fmt: skip
+
+
+@app.command()
+def languages() -> None:
+    """Source and target languages, pairs, and the engine and licence for each step."""
+    from globalvoice.cli.info import show_languages
+
+    show_languages(console)
+
+
+@app.command()
+def doctor() -> None:
+    """Check ffmpeg, engine weights, Apertium pairs and free disk; say what to fix."""
+    from globalvoice.cli.info import run_doctor
+
+    if not run_doctor(console):
+        raise typer.Exit(1)
+
+
+def run() -> None:
+    """Console entry point: translate GlobalVoice errors into one line and an exit code."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except GlobalVoiceError as err:
+        console.print(f"[bold red]error[/] ({err.code}): {err.user_message}", highlight=False)
+        if err.detail and os.environ.get("GV_DEBUG"):
+            console.print(err.detail, highlight=False)
+        sys.exit(next((code for cls, code in _EXIT.items() if isinstance(err, cls)), 2))
+    except typer.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except (typer.BadParameter, typer.Exit) as err:
+        if isinstance(err, typer.Exit):
+            sys.exit(err.exit_code)
+        console.print(f"[bold red]error[/]: {err}")
+        sys.exit(2)
+    except Exception as err:  # click's usage errors and anything unexpected
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        log.exception("internal error")
+        sys.exit(1)

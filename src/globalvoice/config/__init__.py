@@ -1,0 +1,1 @@
+"""Settings and engine configuration (pydantic). Built only in entry points."""

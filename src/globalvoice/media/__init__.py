@@ -1,0 +1,1 @@
+"""FFmpeg and signal operations. Imports domain only."""

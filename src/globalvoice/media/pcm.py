@@ -1,0 +1,69 @@
+"""Decode, stream and write PCM audio through ffmpeg pipes and soundfile."""
+
+import subprocess
+from collections.abc import Iterator
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from globalvoice.domain.audio import Pcm
+from globalvoice.domain.errors import MediaUnreadable
+from globalvoice.media.ffmpeg import ffmpeg_exe, run_ffmpeg
+
+__all__ = ["decode_audio", "resample", "stream_audio", "write_wav"]
+
+_SAFE_INPUT = ("-protocol_whitelist", "file,pipe")
+
+
+def _input_args(path: Path, demuxer: str | None) -> list[str]:
+    forced = ["-f", demuxer.split(",")[0]] if demuxer else []
+    return [*_SAFE_INPUT, *forced, "-i", str(path)]
+
+
+def decode_audio(path: Path, *, rate_hz: int, demuxer: str | None = None) -> Pcm:
+    """The first audio stream of `path`, downmixed to mono float32 at `rate_hz`."""
+    raw = run_ffmpeg(
+        [*_input_args(path, demuxer), "-map", "0:a:0", "-ac", "1", "-ar", str(rate_hz),
+         "-f", "f32le", "-"],
+        what=f"decode the audio of {path.name}",
+    )  # fmt: skip
+    return Pcm(samples=np.frombuffer(raw, dtype=np.float32).copy(), rate_hz=rate_hz)
+
+
+def stream_audio(
+    path: Path, *, rate_hz: int, channels: int, block_frames: int, demuxer: str | None = None
+) -> Iterator[npt.NDArray[np.float32]]:
+    """Yield (frames, channels) float32 blocks of the first audio stream; memory stays bounded."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
+           *_input_args(path, demuxer), "-map", "0:a:0", "-ac", str(channels),
+           "-ar", str(rate_hz), "-f", "f32le", "-"]  # fmt: skip
+    block_bytes = block_frames * channels * 4
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None  # noqa: S101 - Popen with PIPE always sets it
+        while chunk := proc.stdout.read(block_bytes):
+            usable = len(chunk) - len(chunk) % (channels * 4)
+            yield np.frombuffer(chunk[:usable], dtype=np.float32).reshape(-1, channels)
+        stderr = proc.stderr.read() if proc.stderr else b""
+    if proc.returncode != 0:
+        raise MediaUnreadable(
+            f"ffmpeg could not decode the audio of {path.name}.",
+            detail=stderr.decode(errors="replace")[-800:],
+        )
+
+
+def resample(pcm: Pcm, rate_hz: int) -> Pcm:
+    if pcm.rate_hz == rate_hz:
+        return pcm
+    from scipy.signal import resample_poly
+
+    common = gcd(pcm.rate_hz, rate_hz)
+    out = resample_poly(pcm.samples, rate_hz // common, pcm.rate_hz // common)
+    return Pcm(samples=out.astype(np.float32), rate_hz=rate_hz)
+
+
+def write_wav(path: Path, samples: npt.NDArray[np.float32], rate_hz: int) -> None:
+    import soundfile
+
+    soundfile.write(str(path), samples, rate_hz, subtype="FLOAT")

@@ -1,0 +1,1 @@
+"""The dubbing pipeline: stages as functions over typed data, and the local runner."""

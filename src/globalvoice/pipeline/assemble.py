@@ -1,0 +1,64 @@
+"""Assemble the outputs: loudness-normalised audio, the muxed video, and subtitles."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from globalvoice.domain.media import MediaInfo
+from globalvoice.media.ffmpeg import run_ffmpeg
+from globalvoice.media.loudness import LoudnessMeter, LoudnessReading
+from globalvoice.media.pcm import stream_audio
+
+__all__ = ["COPYABLE_VIDEO_CODECS", "encode_audio", "measure_loudness", "mux_video", "write_subtitles"]
+
+COPYABLE_VIDEO_CODECS = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
+_AAC_BITRATE = "192k"
+
+
+def encode_audio(
+    mix_wav: Path, out_path: Path, *, gain_db: float, true_peak_dbtp: float, needs_limiter: bool
+) -> None:
+    """Apply a static gain (and, only if the peaks demand it, a limiter) and encode AAC."""
+    chain = f"volume={gain_db:.4f}dB"
+    if needs_limiter:
+        # alimiter works on sample peaks; stay 1 dB lower so inter-sample peaks stay in bounds.
+        limit = 10 ** ((true_peak_dbtp - 1.0) / 20)
+        chain += f",alimiter=limit={limit:.5f}:level=false:attack=5:release=50"
+    run_ffmpeg(
+        ["-i", str(mix_wav), "-af", chain, "-c:a", "aac", "-b:a", _AAC_BITRATE, "-ar", "48000",
+         str(out_path)],
+        what="encode the dubbed audio",
+    )  # fmt: skip
+
+
+def mux_video(source: Path, info: MediaInfo, audio: Path, out_path: Path) -> None:
+    """The source's video stream (copied when MP4 can carry it, else H.264) with the new audio."""
+    video_codec = (
+        ["-c:v", "copy"]
+        if info.video_codec in COPYABLE_VIDEO_CODECS
+        else ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"]
+    )
+    run_ffmpeg(
+        ["-protocol_whitelist", "file,pipe", "-f", info.container.split(",")[0], "-i", str(source),
+         "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", *video_codec, "-c:a", "copy",
+         "-movflags", "+faststart", str(out_path)],
+        what="mux the dubbed video",
+    )  # fmt: skip
+
+
+def measure_loudness(path: Path) -> LoudnessReading:
+    """Integrated loudness and true peak of a written file, measured, not assumed."""
+    meter = LoudnessMeter(48_000, 2)
+    return meter.add_all(stream_audio(path, rate_hz=48_000, channels=2, block_frames=96_000)).reading()
+
+
+def write_subtitles(cues: Sequence[tuple[int, int, str]], base: Path) -> tuple[Path, Path]:
+    """Write `base`.srt and `base`.vtt from (start_ms, end_ms, text) cues."""
+    import pysubs2
+
+    subs = pysubs2.SSAFile()
+    for start_ms, end_ms, text in cues:
+        subs.append(pysubs2.SSAEvent(start=start_ms, end=max(end_ms, start_ms + 1), text=text))
+    srt, vtt = base.parent / f"{base.name}.srt", base.parent / f"{base.name}.vtt"
+    subs.save(str(srt), format_="srt")
+    subs.save(str(vtt), format_="vtt")
+    return srt, vtt

@@ -1,0 +1,42 @@
+"""Stage versions and derivation keys. Bump a VERSION when that stage's output changes."""
+
+from globalvoice.domain.artifacts import derive_key
+
+__all__ = ["fit_key", "speech_key", "synth_key", "transcript_key", "translation_key"]
+
+VAD_VERSION = 1
+TRANSCRIBE_VERSION = 1
+TRANSLATE_VERSION = 1
+SYNTHESIZE_VERSION = 1
+FIT_VERSION = 1
+
+
+def speech_key(input_digest: str, vad: str) -> str:
+    return derive_key("vad", VAD_VERSION, input=input_digest, engine=vad)
+
+
+def transcript_key(input_digest: str, stt: str, language: str | None, multilingual: bool) -> str:
+    return derive_key(
+        "transcribe", TRANSCRIBE_VERSION, input=input_digest, engine=stt,
+        language=language or "auto", multilingual=multilingual,
+    )  # fmt: skip
+
+
+def translation_key(text: str, source: str, target: str, mt: str) -> str:
+    return derive_key(
+        "translate", TRANSLATE_VERSION, text=text, source=source, target=target, engine=mt
+    )
+
+
+def synth_key(text: str, language: str, voice: str, tts: str, speed_permille: int) -> str:
+    return derive_key(
+        "synthesize", SYNTHESIZE_VERSION, text=text, language=language, voice=voice, engine=tts,
+        speed=speed_permille,
+    )  # fmt: skip
+
+
+def fit_key(natural_key: str, slot_ms: int, max_tempo_permille: int, stretch: str) -> str:
+    return derive_key(
+        "fit", FIT_VERSION, take=natural_key, slot_ms=slot_ms, cap=max_tempo_permille,
+        stretch=stretch,
+    )  # fmt: skip

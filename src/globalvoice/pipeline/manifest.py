@@ -1,0 +1,95 @@
+"""The manifest: every artifact, every segment and how it was dubbed, and each stage's time."""
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from globalvoice.domain.media import MediaInfo
+from globalvoice.domain.script import Line
+from globalvoice.media.loudness import LoudnessReading
+from globalvoice.pipeline.cast import SpeakerVoice
+from globalvoice.pipeline.render import LineRender
+from globalvoice.pipeline.timing import StageTime
+
+__all__ = ["MANIFEST_SCHEMA", "Artifact", "LanguageResult", "build_manifest", "segment_entries"]
+
+MANIFEST_SCHEMA = "globalvoice.manifest/1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Artifact:
+    language: str
+    kind: str  # video | audio | subtitles_srt | subtitles_vtt
+    path: str  # relative to the output directory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LanguageResult:
+    language: str
+    route: str
+    renders: tuple[LineRender, ...]
+    loudness: LoudnessReading | None
+
+
+def segment_entries(lines: Sequence[Line], results: Sequence[LanguageResult]) -> list[dict[str, Any]]:
+    entries = []
+    for index, line in enumerate(lines):
+        targets: dict[str, Any] = {}
+        for result in results:
+            render = result.renders[index]
+            take = render.take
+            targets[result.language] = {
+                "text": render.translated.text,
+                "is_dubbed": render.translated.is_dubbed,
+                "note": render.translated.note,
+                "dubbed_start_ms": take.start_ms if take else None,
+                "dubbed_end_ms": take.end_ms if take else None,
+                "slot_ms": take.slot_ms if take else None,
+                "natural_ms": take.natural_ms if take else None,
+                "tempo": take.tempo if take else None,
+                "tts_speed": take.tts_speed_permille / 1000 if take else None,
+                "outcome": take.outcome.value if take else "kept_original",
+                "fits": take.fits if take else True,
+            }
+        entries.append({
+            "id": line.id, "speaker": line.speaker_id, "start_ms": line.start_ms,
+            "end_ms": line.end_ms, "source_language": line.language, "source_text": line.text,
+            "targets": targets,
+        })  # fmt: skip
+    return entries
+
+
+def build_manifest(
+    *, version: str, input_name: str, input_digest: str, info: MediaInfo, source_language: str,
+    languages_detected: Sequence[str], has_speech: bool, voices: dict[str, SpeakerVoice],
+    engines: dict[str, dict[str, str]], settings: dict[str, Any], artifacts: Sequence[Artifact],
+    lines: Sequence[Line], results: Sequence[LanguageResult], times: Sequence[StageTime],
+) -> dict[str, Any]:  # fmt: skip
+    summary = {}
+    for result in results:
+        takes = [r.take for r in result.renders if r.take is not None]
+        summary[result.language] = {
+            "route": result.route,
+            "lines": len(result.renders),
+            "dubbed": len(takes),
+            "fits": sum(t.fits for t in takes),
+            "flagged": [t.line_id for t in takes if not t.fits],
+            "max_tempo": max((t.tempo for t in takes), default=1.0),
+            "loudness_lufs": round(result.loudness.integrated_lufs, 2) if result.loudness else None,
+            "true_peak_dbtp": round(result.loudness.true_peak_dbtp, 2) if result.loudness else None,
+        }
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "globalvoice_version": version,
+        "input": {"name": input_name, "sha256": input_digest, **asdict(info)},
+        "source_language": source_language,
+        "languages_detected": list(languages_detected),
+        "has_speech": has_speech,
+        "speakers": [asdict(v) for v in voices.values()],
+        "engines": engines,
+        "settings": settings,
+        "artifacts": [asdict(a) for a in artifacts],
+        "summary": summary,
+        "segments": segment_entries(lines, results),
+        "stages": [asdict(t) for t in times],
+    }

@@ -1,0 +1,1 @@
+"""Where artifacts live. The local content-addressed cache for the CLI."""
