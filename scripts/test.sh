@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs the static checks and the whole test suite
+# (real engines on real media from ../shared/media).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export HF_HUB_OFFLINE=1
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy
+.venv/bin/lint-imports
+.venv/bin/python -m pytest "$@"
