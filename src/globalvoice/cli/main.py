@@ -15,7 +15,7 @@ from globalvoice.domain.language import normalize_language
 __all__ = ["app", "run"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GlobalVoice: AI video dubbing.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("globalvoice")
 _EXIT = {RetryableError: 75, ConfigError: 78}
 

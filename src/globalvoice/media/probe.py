@@ -31,6 +31,14 @@ def _looks_like_text(head: bytes) -> bool:
     return b"\x00" not in head
 
 
+def _is_truncated_riff(head: bytes, size: int) -> bool:
+    """WAV/AVI declare their total size up front; ffmpeg silently estimates around a cut file."""
+    if len(head) < 12 or head[:4] != b"RIFF":
+        return False
+    declared = int.from_bytes(head[4:8], "little") + 8
+    return declared != 0xFFFFFFFF + 8 and declared > size * 1.01
+
+
 def probe_media(path: Path) -> MediaInfo:
     """Read container and stream facts. Raises a UserFacingError naming what is wrong."""
     if not path.exists():
@@ -47,6 +55,11 @@ def probe_media(path: Path) -> MediaInfo:
             f"{path.name} is a text file (a playlist, concat list or subtitle?), not media. "
             "Give the video or audio file itself; GlobalVoice never follows files or URLs "
             "that an input names."
+        )
+    if _is_truncated_riff(head, size):
+        raise MediaUnreadable(
+            f"{path.name} is truncated: its header declares more data than the file holds. "
+            "Re-export or re-download it."
         )
     import av
 

@@ -1,0 +1,282 @@
+"""Benchmark the offline dub end to end on N minutes of real speech, one fresh process per run.
+
+The input is LJSpeech LJ001-0001..0010 (public domain, ~1 min) with 0.4 s of silence between
+clips, repeated to N minutes, muxed as AAC under a still-colour H.264 picture. Each run loads the
+models from the normal cache (so assembling weights is not measured) but uses a disabled artifact
+cache, so every stage is computed.
+
+    .venv/bin/python benchmarks/bench_dub.py --minutes 1 --minutes 10 --target es
+
+One JSON object per run goes to stdout and is appended to benchmarks/results/<date>-<sha>.jsonl.
+"""
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+LJSPEECH = REPO.parent / "shared" / "media" / "speech" / "ljspeech"
+CLIPS = [f"LJ001-{n:04d}.wav" for n in range(1, 11)]
+GAP_S = 0.4
+SAMPLE_PERIOD_S = 0.05
+
+app = typer.Typer(add_completion=False)
+
+
+# ---------------------------------------------------------------- input
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def build_input(minutes: float, work: Path) -> Path:
+    """Write work/ljspeech_<N>min.mp4: the LJSpeech clips looped to N minutes, still picture."""
+    import numpy as np
+    import soundfile as sf
+
+    seconds = minutes * 60
+    first = sf.info(str(LJSPEECH / CLIPS[0]))
+    gap = work / "gap.wav"
+    sf.write(str(gap), np.zeros(round(GAP_S * first.samplerate), dtype=np.int16),
+             first.samplerate, subtype="PCM_16")  # fmt: skip
+    entries: list[str] = []
+    total = 0.0
+    while total < seconds:
+        for name in CLIPS:
+            clip = LJSPEECH / name
+            entries += [f"file '{clip}'", f"file '{gap}'"]
+            total += sf.info(str(clip)).duration + GAP_S
+    playlist = work / "concat.txt"
+    playlist.write_text("\n".join(entries) + "\n", encoding="utf-8")
+    out = work / f"ljspeech_{minutes:g}min.mp4"
+    subprocess.run(
+        [
+            _ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "concat", "-safe", "0", "-i", str(playlist),
+            "-f", "lavfi", "-i", "color=c=0x203040:s=640x360:r=25",
+            "-map", "1:v", "-map", "0:a", "-t", f"{seconds:.3f}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
+            "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "1",
+            "-movflags", "+faststart", str(out),
+        ],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------- child (one dub, fresh process)
+
+
+class RssSampler:
+    """Peak VmRSS from /proc/self/status, sampled every 50 ms on a daemon thread."""
+
+    def __init__(self) -> None:
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _rss_kib() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib, self._rss_kib())
+            self._stop.wait(SAMPLE_PERIOD_S)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kib = max(self.peak_kib, self._rss_kib())
+
+
+def _cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _fit_stats(manifest: dict[str, Any], target: str) -> dict[str, Any]:
+    takes = [s["targets"][target] | {"start_ms": s["start_ms"]} for s in manifest["segments"]]
+    dubbed = [t for t in takes if t["tempo"] is not None]
+    offsets = [abs(t["dubbed_start_ms"] - t["start_ms"]) for t in dubbed]
+
+    def share(cap: float) -> float | None:
+        return round(sum(t["tempo"] <= cap for t in dubbed) / len(dubbed), 4) if dubbed else None
+
+    summary = manifest["summary"][target]
+    return {
+        "lines": len(takes),
+        "dubbed_lines": len(dubbed),
+        "fits": summary["fits"],
+        "share_tempo_le_1_30": share(1.3),
+        "share_tempo_le_1_15": share(1.15),
+        "max_tempo": summary["max_tempo"],
+        "max_start_offset_ms": max(offsets, default=None),
+        "mean_start_offset_ms": round(sum(offsets) / len(offsets), 1) if offsets else None,
+        "route": summary["route"],
+        "loudness_lufs": summary["loudness_lufs"],
+        "true_peak_dbtp": summary["true_peak_dbtp"],
+    }
+
+
+def _stages(manifest: dict[str, Any]) -> dict[str, dict[str, float]]:
+    totals: dict[str, dict[str, float]] = defaultdict(lambda: {"wall_s": 0.0, "cpu_s": 0.0})
+    for stage in manifest["stages"]:
+        totals[stage["stage"]]["wall_s"] += stage["wall_s"]
+        totals[stage["stage"]]["cpu_s"] += stage["cpu_s"]
+    return {k: {n: round(v, 3) for n, v in t.items()} for k, t in totals.items()}
+
+
+def run_child(input_path: Path, target: str, result_path: Path) -> None:
+    with RssSampler() as sampler:
+        start_wall, start_cpu = time.perf_counter(), _cpu_s()
+        from globalvoice.cli.dub import build_engines
+        from globalvoice.config.settings import Settings
+        from globalvoice.pipeline.local import DubRequest, run_local
+        from globalvoice.storage.cache import ArtifactCache
+
+        settings = Settings()  # default cache_dir: the assembled model files load from there
+        engines = build_engines(settings)
+        load_wall, load_cpu = time.perf_counter() - start_wall, _cpu_s() - start_cpu
+        rss_after_load_mib = RssSampler._rss_kib() / 1024
+        with tempfile.TemporaryDirectory(prefix="gv-bench-run-") as tmp:
+            cache = ArtifactCache(Path(tmp), enabled=False)  # nothing cached, nothing reused
+            request = DubRequest(
+                input_path=input_path, targets=(target,), out_dir=Path(tmp) / "out"
+            )
+            dub_wall, dub_cpu = time.perf_counter(), _cpu_s()
+            result = run_local(request, engines=engines, settings=settings.pipeline, cache=cache)
+            dub_wall, dub_cpu = time.perf_counter() - dub_wall, _cpu_s() - dub_cpu
+    manifest = result.manifest
+    media_s = manifest["input"]["duration_ms"] / 1000
+    fingerprints = {role: getattr(engines, role).info.fingerprint
+                    for role in ("vad", "stt", "mt", "tts")}  # fmt: skip
+    record = {
+        "media_s": media_s,
+        "source_language": manifest["source_language"],
+        "model_load_wall_s": round(load_wall, 3),
+        "model_load_cpu_s": round(load_cpu, 3),
+        "dub_wall_s": round(dub_wall, 3),
+        "dub_cpu_s": round(dub_cpu, 3),
+        "total_wall_s": round(load_wall + dub_wall, 3),
+        "rtf": round(dub_wall / media_s, 4),
+        "rtf_with_load": round((load_wall + dub_wall) / media_s, 4),
+        "stages": _stages(manifest),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_sampled_mib": round(sampler.peak_kib / 1024, 1),
+        "rss_after_load_mib": round(rss_after_load_mib, 1),
+        "peak_child_proc_rss_mib": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
+        **_fit_stats(manifest, target),
+        "engines": manifest["engines"],
+        "engine_fingerprints": fingerprints,
+    }
+    result_path.write_text(json.dumps(record), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- parent
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return done.stdout.strip()
+
+
+def _machine() -> dict[str, Any]:
+    cpu_model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+@app.command()
+def main(
+    minutes: Annotated[
+        list[float] | None, typer.Option(help="media length (default 1); repeat for more runs")
+    ] = None,
+    target: Annotated[str, typer.Option(help="target language")] = "es",
+    child_input: Annotated[Path | None, typer.Option(hidden=True)] = None,
+    child_result: Annotated[Path | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Dub N minutes of LJSpeech under a still picture; print one JSON line per run."""
+    if child_input is not None and child_result is not None:
+        run_child(child_input, target, child_result)
+        return
+    sha = _git("rev-parse", "--short", "HEAD") or "nogit"
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    results = HERE / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    log = results / f"{today}-{sha}.jsonl"
+    machine = _machine()
+    for length in minutes or [1.0]:
+        with tempfile.TemporaryDirectory(prefix="gv-bench-") as tmp:
+            work = Path(tmp)
+            started = time.perf_counter()
+            input_path = build_input(length, work)
+            build_s = time.perf_counter() - started
+            result_path = work / "result.json"
+            subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--target", target,
+                 "--child-input", str(input_path), "--child-result", str(result_path)],
+                check=True, stdout=sys.stderr,
+            )  # fmt: skip
+            child = json.loads(result_path.read_text(encoding="utf-8"))
+        record = {
+            "bench": "dub",
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git_sha": sha,
+            "git_dirty": dirty,
+            "machine": machine,
+            "minutes": length,
+            "target": target,
+            "input_build_s": round(build_s, 3),
+            **child,
+        }
+        line = json.dumps(record, ensure_ascii=False)
+        print(line, flush=True)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+if __name__ == "__main__":
+    app()

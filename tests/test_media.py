@@ -1,0 +1,107 @@
+"""Media helpers on real audio: loudness, time-stretch, the dub track writer, ducking, probing."""
+
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile
+
+from globalvoice.domain.audio import Pcm
+from globalvoice.domain.errors import MediaUnreadable, NoAudioTrack, UnsafeMedia
+from globalvoice.domain.render import FitOutcome, FittedTake
+from globalvoice.media.loudness import LoudnessMeter
+from globalvoice.media.pcm import decode_audio
+from globalvoice.media.probe import probe_media
+from globalvoice.media.stretch import stretch_to
+from globalvoice.pipeline.mix import MIX_RATE_HZ, duck_envelope, write_dub_track
+from tests.conftest import ffmpeg
+
+
+@pytest.mark.parametrize("name", ["mix/jfk_over_synth_bed_48k_stereo.wav", "speech/jfk.flac"])
+def test_streaming_loudness_matches_pyloudnorm(media: Path, name: str) -> None:
+    data, rate = soundfile.read(str(media / name), always_2d=True)
+    meter = LoudnessMeter(rate, data.shape[1])
+    for start in range(0, len(data), 10_007):  # odd block size: state must carry over
+        meter.add(data[start : start + 10_007].astype(np.float32))
+    reference = pyloudnorm.Meter(rate).integrated_loudness(data)
+    assert meter.reading().integrated_lufs == pytest.approx(reference, abs=0.01)
+    assert meter.reading().true_peak_dbtp >= 20 * np.log10(np.max(np.abs(data))) - 0.01
+
+
+def test_stretch_hits_exact_length_on_real_speech(media: Path) -> None:
+    speech = decode_audio(media / "speech" / "jfk.flac", rate_hz=24_000)
+    for target_ms in (8000, 9500):
+        stretched = stretch_to(speech, target_ms)
+        assert len(stretched.samples) == target_ms * 24
+        tail = stretched.samples[-2400:]  # the end still holds speech, not padding
+        assert np.sqrt(np.mean(tail**2)) > 1e-4 or target_ms < speech.duration_ms
+
+
+def _take(line_id: str, start_ms: int, samples: np.ndarray) -> FittedTake:
+    audio = Pcm(samples=samples.astype(np.float32), rate_hz=1000)
+    return FittedTake(line_id=line_id, audio=audio, start_ms=start_ms, slot_ms=len(samples),
+                      natural_ms=len(samples), tempo=1.0, tts_speed_permille=1000,
+                      outcome=FitOutcome.NATURAL)  # fmt: skip
+
+
+def test_dub_track_places_each_take_at_its_absolute_start(tmp_path: Path) -> None:
+    takes = [_take("a", 100, np.full(50, 0.1)), _take("b", 130, np.full(40, 0.2)),
+             _take("c", 400, np.full(10, 0.3))]  # fmt: skip
+    path = tmp_path / "dub.wav"
+    write_dub_track(takes, path, duration_ms=500, rate_hz=1000)
+    track, _ = soundfile.read(str(path), dtype="float32")
+    assert len(track) == 500
+    assert np.all(track[:100] == 0)
+    assert np.allclose(track[100:130], 0.1)
+    assert np.allclose(track[130:150], 0.3)  # overlap sums
+    assert np.allclose(track[150:170], 0.2)
+    assert np.all(track[170:400] == 0)
+    assert np.allclose(track[400:410], 0.3)
+
+
+def test_dub_track_never_cuts_a_take_that_runs_past_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "dub.wav"
+    write_dub_track([_take("a", 90, np.full(30, 0.5))], path, duration_ms=100, rate_hz=1000)
+    track, _ = soundfile.read(str(path), dtype="float32")
+    assert len(track) == 120
+
+
+def test_duck_envelope_ramps_down_under_speech_only() -> None:
+    second = MIX_RATE_HZ
+    gain = duck_envelope(0, 10 * second, [(4000, 6000)], duck_db=-14.0)
+    assert gain[0] == pytest.approx(1.0)
+    assert gain[5 * second] == pytest.approx(10 ** (-14 / 20), rel=1e-4)
+    assert gain[9 * second] == pytest.approx(1.0)
+    assert np.all(np.abs(np.diff(gain)) < 0.01)  # no clicks: ramps, not steps
+
+
+def test_probe_rejects_text_playlists_that_name_other_files(tmp_path: Path, media: Path) -> None:
+    secret = media / "speech" / "jfk.flac"
+    cases = {
+        "list.m3u8": f"#EXTM3U\n#EXTINF:11,\n{secret}\n#EXT-X-ENDLIST\n",
+        "list.ffconcat": f"ffconcat version 1.0\nfile '{secret}'\n",
+        "list.txt": f"file '{secret}'\n",
+        "remote.m3u": "#EXTM3U\nhttp://127.0.0.1:9/x.mp3\n",
+    }
+    for name, text in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(UnsafeMedia):
+            probe_media(path)
+
+
+def test_probe_errors_name_the_problem(tmp_path: Path, media: Path) -> None:
+    with pytest.raises(MediaUnreadable, match="does not exist"):
+        probe_media(tmp_path / "missing.mp4")
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(0).bytes(50_000))
+    with pytest.raises(MediaUnreadable, match="not readable media"):
+        probe_media(garbage)
+    silent_video = tmp_path / "silent.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64:r=10:d=1", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(silent_video))  # fmt: skip
+    with pytest.raises(NoAudioTrack):
+        probe_media(silent_video)
+    info = probe_media(media / "video" / "grid" / "bbaf2n.mpg")
+    assert (info.video_codec, info.audio_codec, info.width) == ("mpeg1video", "mp2", 360)
