@@ -190,9 +190,6 @@ def run_child(input_path: Path, target: str, result_path: Path) -> None:
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_rss_sampled_mib": round(sampler.peak_kib / 1024, 1),
         "rss_after_load_mib": round(rss_after_load_mib, 1),
-        "peak_child_proc_rss_mib": round(
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
-        ),
         **_fit_stats(manifest, target),
         "engines": manifest["engines"],
         "engine_fingerprints": fingerprints,

@@ -71,6 +71,7 @@ def run() -> None:
     """Console entry point: translate GlobalVoice errors into one line and an exit code."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("phonemizer").setLevel(logging.ERROR)  # per-line word-count chatter
     try:
         app(standalone_mode=False)
     except GlobalVoiceError as err:

@@ -8,7 +8,7 @@ from globalvoice.media.ffmpeg import run_ffmpeg
 from globalvoice.media.loudness import LoudnessMeter, LoudnessReading
 from globalvoice.media.pcm import stream_audio
 
-__all__ = ["COPYABLE_VIDEO_CODECS", "encode_audio", "measure_loudness", "mux_video", "write_subtitles"]
+__all__ = ["COPYABLE_VIDEO_CODECS", "encode_audio", "encode_speech_stem", "measure_loudness", "mux_video", "write_subtitles"]
 
 COPYABLE_VIDEO_CODECS = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
 _AAC_BITRATE = "192k"
@@ -28,6 +28,12 @@ def encode_audio(
          str(out_path)],
         what="encode the dubbed audio",
     )  # fmt: skip
+
+
+def encode_speech_stem(dub_wav: Path, out_path: Path) -> None:
+    """The dubbed voices alone (no original sound), lossless, for editors and quality checks."""
+    run_ffmpeg(["-i", str(dub_wav), "-c:a", "flac", "-sample_fmt", "s16", str(out_path)],
+               what="encode the dubbed speech stem")  # fmt: skip
 
 
 def mux_video(source: Path, info: MediaInfo, audio: Path, out_path: Path) -> None:

@@ -5,7 +5,7 @@ from globalvoice.domain.artifacts import derive_key
 __all__ = ["fit_key", "speech_key", "synth_key", "transcript_key", "translation_key"]
 
 VAD_VERSION = 1
-TRANSCRIBE_VERSION = 1
+TRANSCRIBE_VERSION = 2
 TRANSLATE_VERSION = 1
 SYNTHESIZE_VERSION = 1
 FIT_VERSION = 1

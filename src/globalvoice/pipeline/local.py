@@ -88,7 +88,8 @@ def _transcript(
         return transcript_from_dict(cached)
     result = transcribe.transcribe_speech(
         audio, speech, stt=engines.stt, language=request.source,
-        multilingual=settings.multilingual, progress=progress,
+        multilingual=settings.multilingual,
+        prefer_languages=sorted({source for source, _ in engines.mt.pairs()}), progress=progress,
     )  # fmt: skip
     cache.put_json(key, transcript_to_dict(result))
     return result
@@ -163,8 +164,9 @@ def run_local(
             artifacts=artifacts, lines=lines, results=results, times=clock.times,
         )  # fmt: skip
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-        for artifact in [*artifacts, Artifact(language="", kind="manifest", path="manifest.json")]:
-            (staging / artifact.path).replace(request.out_dir / artifact.path)
+        # A target equal to the source shares the source's subtitle files: move each path once.
+        for path in dict.fromkeys([*(a.path for a in artifacts), "manifest.json"]):
+            (staging / path).replace(request.out_dir / path)
     progress(StageProgress(stage="done", done=1, total=1))
     return DubResult(out_dir=request.out_dir, manifest=manifest)
 
@@ -222,9 +224,12 @@ def _dub_language(
             needs_limiter=reading.true_peak_dbtp + gain > settings.true_peak_dbtp,
         )  # fmt: skip
         measured = assemble.measure_loudness(audio_out)
+        speech_out = _with(base, ".speech.flac")
+        assemble.encode_speech_stem(dub_wav, speech_out)
         dub_wav.unlink()
         mix_wav.unlink()
     produced.append(Artifact(language=target, kind="audio", path=audio_out.name))
+    produced.append(Artifact(language=target, kind="speech_stem", path=speech_out.name))
     if info.has_video:
         with clock.stage("mux", target):
             video_out = _with(base, ".mp4")

@@ -1,5 +1,7 @@
 """Voice activity detection and transcription with word timestamps."""
 
+from collections.abc import Sequence
+
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.domain.transcript import SpeechSpan, Transcript
@@ -25,9 +27,11 @@ def transcribe_speech(
     stt: SpeechToText,
     language: str | None,
     multilingual: bool,
+    prefer_languages: Sequence[str] = (),
     progress: ProgressSink = NO_PROGRESS,
 ) -> Transcript:
     """Transcribe only the speech spans; times in the result are on the source timeline."""
     return stt.transcribe(
-        audio, speech=speech, language=language, multilingual=multilingual, progress=progress
-    )
+        audio, speech=speech, language=language, multilingual=multilingual,
+        prefer_languages=prefer_languages, progress=progress,
+    )  # fmt: skip

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 _BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _WINDOW_S = 30
+_SURE = 0.8
+_MIN_WINDOW_S = 10  # a shorter last window is too little audio to identify a language alone
 
 
 def shipped_whisper_base(cache_dir: Path) -> Path:
@@ -85,8 +87,17 @@ class FasterWhisperSTT:
     def supported_languages(self) -> Sequence[str]:
         return tuple(self._model.supported_languages)
 
-    def detect_language(self, audio: Pcm) -> tuple[str, float]:
-        language, probability, _ = self._model.detect_language(audio.samples)
+    def detect_language(self, audio: Pcm, prefer: Sequence[str] = ()) -> tuple[str, float]:
+        """The spoken language. When Whisper is unsure (short clips) and its top guess is not
+        in `prefer`, the likeliest language from `prefer` wins."""
+        language, probability, ranked = self._model.detect_language(audio.samples)
+        if prefer and language not in prefer and probability < _SURE:
+            candidates = [(lang, p) for lang, p in ranked if lang in prefer]
+            if candidates:
+                best, best_p = max(candidates, key=lambda item: item[1])
+                log.info("language %s (p=%.2f) unsure; using %s (p=%.2f)",
+                         language, probability, best, best_p)  # fmt: skip
+                return str(best), float(best_p)
         return str(language), float(probability)
 
     def transcribe(
@@ -96,18 +107,20 @@ class FasterWhisperSTT:
         speech: Sequence[SpeechSpan],
         language: str | None = None,
         multilingual: bool = True,
+        prefer_languages: Sequence[str] = (),
         progress: ProgressSink = NO_PROGRESS,
     ) -> Transcript:
         if not speech:
             return Transcript(language=language or "und", language_probability=0.0, segments=())
         time_map = TimeMap.of(speech)
         glued = np.concatenate([audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech])
-        window_languages = self._window_languages(glued, language, multilingual)
+        window_languages = self._window_languages(glued, language, multilingual, prefer_languages)
         file_language = language or max(
             set(window_languages), key=lambda lang: window_languages.count(lang)
         )
+        is_mixed = len(set(window_languages)) > 1
         segments_iter, info = self._model.transcribe(
-            glued, language=language, multilingual=multilingual and language is None,
+            glued, language=None if is_mixed else file_language, multilingual=is_mixed,
             beam_size=self._config.beam_size, word_timestamps=True, vad_filter=False,
             condition_on_previous_text=False,
         )  # fmt: skip
@@ -119,26 +132,31 @@ class FasterWhisperSTT:
                                    total=total_ms))  # fmt: skip
         progress(StageProgress(stage="transcribe", done=total_ms, total=total_ms))
         return Transcript(
-            language=language or str(info.language),
+            language=file_language,
             language_probability=float(info.language_probability),
             segments=tuple(s for s in segments if s.text),
         )
 
     def _window_languages(
-        self, glued: np.ndarray[Any, Any], language: str | None, multilingual: bool
-    ) -> list[str]:
+        self, glued: np.ndarray[Any, Any], language: str | None, multilingual: bool,
+        prefer: Sequence[str],
+    ) -> list[str]:  # fmt: skip
         """The language of each 30 s window of speech (Whisper's own decoding window)."""
         window = _WINDOW_S * 16_000
         count = max(1, -(-len(glued) // window))
         if language is not None:
             return [language] * count
         if not multilingual:
-            detected, _ = self.detect_language(Pcm(samples=glued[:window], rate_hz=16_000))
-            return [detected] * count
-        return [
-            self.detect_language(Pcm(samples=glued[i * window : (i + 1) * window], rate_hz=16_000))[0]
-            for i in range(count)
-        ]
+            first = Pcm(samples=glued[:window], rate_hz=16_000)
+            return [self.detect_language(first, prefer)[0]] * count
+        languages = []
+        for index in range(count):
+            piece = glued[index * window : (index + 1) * window]
+            if languages and len(piece) < _MIN_WINDOW_S * 16_000:
+                languages.append(languages[-1])
+            else:
+                languages.append(self.detect_language(Pcm(samples=piece, rate_hz=16_000), prefer)[0])
+        return languages
 
     @staticmethod
     def _segment(

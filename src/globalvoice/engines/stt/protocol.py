@@ -24,10 +24,12 @@ class SpeechToText(Protocol):
         speech: Sequence[SpeechSpan],
         language: str | None = None,
         multilingual: bool = True,
+        prefer_languages: Sequence[str] = (),
         progress: ProgressSink = NO_PROGRESS,
     ) -> Transcript:
         """Transcribe the `speech` spans of `audio` (16 kHz mono); times are absolute ms.
 
         `language=None` detects it; `multilingual` labels each segment with its own language.
+        When detection is unsure, languages in `prefer_languages` win over others.
         """
         ...
