@@ -23,9 +23,24 @@ def ffmpeg(*args: str) -> None:
 
 def video_from_audio(audio: Path, out: Path, *, size: str = "320x240") -> Path:
     """A still-colour H.264 video carrying `audio` (AAC): a real talking input without a face."""
-    ffmpeg("-f", "lavfi", "-i", f"color=c=navy:s={size}:r=25", "-i", str(audio), "-shortest",
-           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-           str(out))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c=navy:s={size}:r=25",
+        "-i",
+        str(audio),
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(out),
+    )
     return out
 
 

@@ -14,8 +14,11 @@ from tests.conftest import ffmpeg, video_from_audio
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from globalvoice.cli.main import run; run()", *args],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], code: str, out: Path) -> None:
@@ -40,16 +43,18 @@ def test_not_media(tmp_path: Path, out_dir: Path, media: Path) -> None:
 def test_random_bytes(tmp_path: Path, out_dir: Path) -> None:
     junk = tmp_path / "movie.mp4"
     junk.write_bytes(bytes(range(256)) * 400)
-    assert_clean_failure(run_cli("dub", str(junk), "--to", "es", "--out", str(out_dir)),
-                         "media.unreadable", out_dir)  # fmt: skip
+    assert_clean_failure(
+        run_cli("dub", str(junk), "--to", "es", "--out", str(out_dir)), "media.unreadable", out_dir
+    )
 
 
 def test_truncated_video(tmp_path: Path, out_dir: Path, jfk_video: Path) -> None:
     data = jfk_video.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    assert_clean_failure(run_cli("dub", str(cut), "--to", "es", "--out", str(out_dir)),
-                         "media.unreadable", out_dir)  # fmt: skip
+    assert_clean_failure(
+        run_cli("dub", str(cut), "--to", "es", "--out", str(out_dir)), "media.unreadable", out_dir
+    )
 
 
 def test_truncated_wav_is_refused(tmp_path: Path, out_dir: Path, media: Path) -> None:
@@ -57,16 +62,27 @@ def test_truncated_wav_is_refused(tmp_path: Path, out_dir: Path, media: Path) ->
     data = source.read_bytes()
     cut = tmp_path / "cut.wav"
     cut.write_bytes(data[: len(data) // 3])  # header still declares the full length
-    assert_clean_failure(run_cli("dub", str(cut), "--to", "es", "--out", str(out_dir)),
-                         "media.unreadable", out_dir)  # fmt: skip
+    assert_clean_failure(
+        run_cli("dub", str(cut), "--to", "es", "--out", str(out_dir)), "media.unreadable", out_dir
+    )
 
 
 def test_video_without_audio(tmp_path: Path, out_dir: Path) -> None:
     silent = tmp_path / "noaudio.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64:r=10:d=2", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", str(silent))  # fmt: skip
-    assert_clean_failure(run_cli("dub", str(silent), "--to", "es", "--out", str(out_dir)),
-                         "media.no_audio", out_dir)  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x64:r=10:d=2",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(silent),
+    )
+    assert_clean_failure(
+        run_cli("dub", str(silent), "--to", "es", "--out", str(out_dir)), "media.no_audio", out_dir
+    )
 
 
 def test_missing_path(tmp_path: Path, out_dir: Path) -> None:
@@ -78,15 +94,17 @@ def test_missing_path(tmp_path: Path, out_dir: Path) -> None:
 def test_playlist_pointing_at_local_file(tmp_path: Path, out_dir: Path, media: Path) -> None:
     playlist = tmp_path / "evil.m3u8"
     playlist.write_text(f"#EXTM3U\n#EXTINF:11,\nfile://{media / 'speech' / 'jfk.flac'}\n")
-    assert_clean_failure(run_cli("dub", str(playlist), "--to", "es", "--out", str(out_dir)),
-                         "media.unsafe", out_dir)  # fmt: skip
+    assert_clean_failure(
+        run_cli("dub", str(playlist), "--to", "es", "--out", str(out_dir)), "media.unsafe", out_dir
+    )
 
 
 def test_concat_list_pointing_at_url(tmp_path: Path, out_dir: Path) -> None:
     concat = tmp_path / "evil.ffconcat"
     concat.write_text("ffconcat version 1.0\nfile 'http://127.0.0.1:9/secret.wav'\n")
-    assert_clean_failure(run_cli("dub", str(concat), "--to", "es", "--out", str(out_dir)),
-                         "media.unsafe", out_dir)  # fmt: skip
+    assert_clean_failure(
+        run_cli("dub", str(concat), "--to", "es", "--out", str(out_dir)), "media.unsafe", out_dir
+    )
 
 
 def test_output_dir_not_writable(tmp_path: Path, jfk_video: Path) -> None:

@@ -22,9 +22,18 @@ from tests.quality import wer
 
 pytestmark = pytest.mark.slow
 
+# Measured figures go to the test log (pytest -s) for the closing note.
+report = print
 
-def dub(path: Path, targets: Sequence[str], out: Path, engines: DubEngines, settings: Settings,
-        cache: ArtifactCache | None = None) -> dict[str, Any]:  # fmt: skip
+
+def dub(
+    path: Path,
+    targets: Sequence[str],
+    out: Path,
+    engines: DubEngines,
+    settings: Settings,
+    cache: ArtifactCache | None = None,
+) -> dict[str, Any]:
     request = DubRequest(input_path=path, targets=tuple(targets), out_dir=out)
     cache = cache or ArtifactCache(out.parent / "cache")
     return run_local(request, engines=engines, settings=settings.pipeline, cache=cache).manifest
@@ -38,13 +47,20 @@ def loudness_of(path: Path) -> float:
 def transcribe_file(path: Path, language: str, engines: DubEngines) -> str:
     audio = decode_audio(path, rate_hz=16_000)
     speech = detect_speech(audio, vad=engines.vad)
-    transcript = transcribe_speech(audio, speech, stt=engines.stt, language=language,
-                                   multilingual=False)  # fmt: skip
+    transcript = transcribe_speech(
+        audio, speech, stt=engines.stt, language=language, multilingual=False
+    )
     return transcript.text
 
 
-def check_outputs(manifest: dict[str, Any], out: Path, targets: Sequence[str], *,
-                  has_video: bool, target_lufs: float = -23.0) -> None:  # fmt: skip
+def check_outputs(
+    manifest: dict[str, Any],
+    out: Path,
+    targets: Sequence[str],
+    *,
+    has_video: bool,
+    target_lufs: float = -23.0,
+) -> None:
     assert manifest["schema"] == "globalvoice.manifest/1"
     kinds = {(a["language"], a["kind"]) for a in manifest["artifacts"]}
     source = manifest["source_language"]
@@ -54,13 +70,19 @@ def check_outputs(manifest: dict[str, Any], out: Path, targets: Sequence[str], *
         assert {kind for lang, kind in kinds if lang == target} - {"speech_stem"} == expected
         for artifact in manifest["artifacts"]:
             assert (out / artifact["path"]).stat().st_size > 0
-        audio = next(out / a["path"] for a in manifest["artifacts"]
-                     if a["language"] == target and a["kind"] == "audio")  # fmt: skip
+        audio = next(
+            out / a["path"]
+            for a in manifest["artifacts"]
+            if a["language"] == target and a["kind"] == "audio"
+        )
         assert abs(loudness_of(audio) - target_lufs) <= 0.5
         assert manifest["summary"][target]["true_peak_dbtp"] <= -1.0 + 0.2
         if has_video:
-            video = out / next(a["path"] for a in manifest["artifacts"]
-                               if a["language"] == target and a["kind"] == "video")  # fmt: skip
+            video = out / next(
+                a["path"]
+                for a in manifest["artifacts"]
+                if a["language"] == target and a["kind"] == "video"
+            )
             info = probe_media(video)
             assert (info.video_codec, info.audio_codec) == ("h264", "aac")
             assert abs(info.duration_ms - manifest["input"]["duration_ms"]) < 500
@@ -68,17 +90,31 @@ def check_outputs(manifest: dict[str, Any], out: Path, targets: Sequence[str], *
         assert {"id", "start_ms", "end_ms", "source_text", "targets"} <= segment.keys()
         for entry in segment["targets"].values():
             assert {"text", "dubbed_start_ms", "dubbed_end_ms", "tempo", "fits"} <= entry.keys()
-    assert {"transcribe", "translate", "synthesize_fit", "mix"} <= {s["stage"] for s in manifest["stages"]}
+    assert {"transcribe", "translate", "synthesize_fit", "mix"} <= {
+        s["stage"] for s in manifest["stages"]
+    }
 
 
 def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
     video = video_from_audio(media / "speech" / "jfk.flac", tmp_path / "jfk.mp4")
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-c", "from globalvoice.cli.main import run; run()", "dub", str(video),
-         "--to", "es,pt", "--out", str(out)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from globalvoice.cli.main import run; run()",
+            "dub",
+            str(video),
+            "--to",
+            "es,pt",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     check_outputs(manifest, out, ["es", "pt"], has_video=True)
@@ -89,16 +125,18 @@ def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
     assert not list(out.glob(".globalvoice-work-*"))
 
 
-def test_grid_clip_is_dubbed_and_reencoded_to_h264(media: Path, tmp_path: Path,
-                                                   engines: DubEngines, settings: Settings) -> None:  # fmt: skip
+def test_grid_clip_is_dubbed_and_reencoded_to_h264(
+    media: Path, tmp_path: Path, engines: DubEngines, settings: Settings
+) -> None:
     out = tmp_path / "out"
     manifest = dub(media / "video" / "grid" / "bbaf2n.mpg", ["es", "pt"], out, engines, settings)
     check_outputs(manifest, out, ["es", "pt"], has_video=True)
     assert manifest["segments"], "GRID sentence not transcribed"
 
 
-def test_spanish_fleurs_to_pt_and_en(media: Path, tmp_path: Path, engines: DubEngines,
-                                     settings: Settings) -> None:  # fmt: skip
+def test_spanish_fleurs_to_pt_and_en(
+    media: Path, tmp_path: Path, engines: DubEngines, settings: Settings
+) -> None:
     clips = sorted((media / "speech" / "fleurs").glob("fleurs-es-00*.ogg"))
     audio = concat_audio(clips, tmp_path / "fleurs_es.wav", gap_s=0.8)
     out = tmp_path / "out"
@@ -117,21 +155,28 @@ def _reference(media: Path, names: Sequence[str]) -> str:
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
-def test_pipeline_transcription_loses_no_words(media: Path, tmp_path: Path, engines: DubEngines,
-                                               settings: Settings, language: str) -> None:  # fmt: skip
+def test_pipeline_transcription_loses_no_words(
+    media: Path, tmp_path: Path, engines: DubEngines, settings: Settings, language: str
+) -> None:
     """WER of the pipeline's transcript within 1 point of plain faster-whisper on the same files."""
     from faster_whisper import WhisperModel
 
     from globalvoice.engines.stt.faster_whisper import shipped_whisper_base
 
-    plain = WhisperModel(str(shipped_whisper_base(settings.cache_dir)), device="cpu",
-                         compute_type="int8")  # fmt: skip
+    plain = WhisperModel(
+        str(shipped_whisper_base(settings.cache_dir)), device="cpu", compute_type="int8"
+    )
     cases: list[tuple[Path, str]] = []
     for clip in sorted((media / "speech" / "fleurs").glob(f"fleurs-{language}-00*.ogg")):
         cases.append((clip, clip.with_suffix(".txt").read_text().strip()))
     if language == "en":
-        cases.append((media / "speech" / "jfk.flac", "And so my fellow Americans, ask not what "
-                      "your country can do for you, ask what you can do for your country."))
+        cases.append(
+            (
+                media / "speech" / "jfk.flac",
+                "And so my fellow Americans, ask not what "
+                "your country can do for you, ask what you can do for your country.",
+            )
+        )
         for wav in sorted((media / "speech" / "ljspeech").glob("LJ001-000[1-5].wav")):
             cases.append((wav, _reference(media, [wav.name])))
     pipeline_refs, pipeline_hyps, plain_hyps = [], [], []
@@ -143,7 +188,7 @@ def test_pipeline_transcription_loses_no_words(media: Path, tmp_path: Path, engi
     reference_text = " ".join(pipeline_refs)
     plain_wer = wer(reference_text, " ".join(plain_hyps))
     pipeline_wer = wer(reference_text, " ".join(pipeline_hyps))
-    print(f"WER {language}: faster-whisper {plain_wer:.3f}, pipeline {pipeline_wer:.3f}")
+    report(f"WER {language}: faster-whisper {plain_wer:.3f}, pipeline {pipeline_wer:.3f}")
     assert pipeline_wer <= plain_wer + 0.01
 
 
@@ -168,13 +213,16 @@ def test_minute_of_english_timing_loudness_and_intelligibility(
         heard = transcribe_file(out / f"lj_minute.{target}.speech.flac", target, engines)
         score = wer(translated, heard)
         heard_mix = transcribe_file(out / f"lj_minute.{target}.m4a", target, engines)
-        print(f"{target}: dubbed speech WER {score:.3f} (final mix {wer(translated, heard_mix):.3f}),"
-              f" tempos {[e['tempo'] for e in entries]}\nREF {translated}\nHYP {heard}")
+        print(
+            f"{target}: dubbed speech WER {score:.3f} (final mix {wer(translated, heard_mix):.3f}),"
+            f" tempos {[e['tempo'] for e in entries]}\nREF {translated}\nHYP {heard}"
+        )
         assert score <= 0.10
 
 
-def test_unchanged_input_is_not_recomputed(media: Path, tmp_path: Path, engines: DubEngines,
-                                           settings: Settings) -> None:  # fmt: skip
+def test_unchanged_input_is_not_recomputed(
+    media: Path, tmp_path: Path, engines: DubEngines, settings: Settings
+) -> None:
     calls: list[str] = []
 
     class CountingTts:
@@ -188,7 +236,9 @@ def test_unchanged_input_is_not_recomputed(media: Path, tmp_path: Path, engines:
             calls.append(text)
             return self._inner.synthesize(text, **kwargs)
 
-    counting = DubEngines(vad=engines.vad, stt=engines.stt, mt=engines.mt, tts=CountingTts(engines.tts))  # type: ignore[arg-type]
+    counting = DubEngines(
+        vad=engines.vad, stt=engines.stt, mt=engines.mt, tts=CountingTts(engines.tts)
+    )  # type: ignore[arg-type]
     cache = ArtifactCache(tmp_path / "cache")
     first = dub(media / "speech" / "jfk.flac", ["es"], tmp_path / "a", counting, settings, cache)
     assert calls, "first run synthesized nothing"

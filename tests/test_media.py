@@ -40,14 +40,24 @@ def test_stretch_hits_exact_length_on_real_speech(media: Path) -> None:
 
 def _take(line_id: str, start_ms: int, samples: np.ndarray) -> FittedTake:
     audio = Pcm(samples=samples.astype(np.float32), rate_hz=1000)
-    return FittedTake(line_id=line_id, audio=audio, start_ms=start_ms, slot_ms=len(samples),
-                      natural_ms=len(samples), tempo=1.0, tts_speed_permille=1000,
-                      outcome=FitOutcome.NATURAL)  # fmt: skip
+    return FittedTake(
+        line_id=line_id,
+        audio=audio,
+        start_ms=start_ms,
+        slot_ms=len(samples),
+        natural_ms=len(samples),
+        tempo=1.0,
+        tts_speed_permille=1000,
+        outcome=FitOutcome.NATURAL,
+    )
 
 
 def test_dub_track_places_each_take_at_its_absolute_start(tmp_path: Path) -> None:
-    takes = [_take("a", 100, np.full(50, 0.1)), _take("b", 130, np.full(40, 0.2)),
-             _take("c", 400, np.full(10, 0.3))]  # fmt: skip
+    takes = [
+        _take("a", 100, np.full(50, 0.1)),
+        _take("b", 130, np.full(40, 0.2)),
+        _take("c", 400, np.full(10, 0.3)),
+    ]
     path = tmp_path / "dub.wav"
     write_dub_track(takes, path, duration_ms=500, rate_hz=1000)
     track, _ = soundfile.read(str(path), dtype="float32")
@@ -99,8 +109,17 @@ def test_probe_errors_name_the_problem(tmp_path: Path, media: Path) -> None:
     with pytest.raises(MediaUnreadable, match="not readable media"):
         probe_media(garbage)
     silent_video = tmp_path / "silent.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64:r=10:d=1", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", str(silent_video))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=64x64:r=10:d=1",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(silent_video),
+    )
     with pytest.raises(NoAudioTrack):
         probe_media(silent_video)
     info = probe_media(media / "video" / "grid" / "bbaf2n.mpg")

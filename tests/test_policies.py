@@ -25,7 +25,9 @@ POLICY = FitPolicy(max_tempo_permille=1300, min_gap_ms=80)
         pytest.param(4000, 2000, FitOutcome.FLAGGED, 1300, 3077, id="far-over-keeps-cap"),
     ],
 )
-def test_plan_fit(natural_ms: int, available: int, outcome: FitOutcome, speed: int, target: int) -> None:
+def test_plan_fit(
+    natural_ms: int, available: int, outcome: FitOutcome, speed: int, target: int
+) -> None:
     plan = plan_fit(natural_ms=natural_ms, available_ms=available, policy=POLICY)
     assert (plan.outcome, plan.tts_speed_permille, plan.target_ms) == (outcome, speed, target)
     assert plan.tts_speed_permille <= POLICY.max_tempo_permille
@@ -50,11 +52,18 @@ def _words(*items: tuple[int, int, str]) -> tuple[Word, ...]:
 
 def test_lines_split_at_sentences_and_pauses_and_keep_every_word() -> None:
     words = _words(
-        (0, 300, " Hello"), (300, 600, " there."), (700, 900, " How"), (900, 1200, " are"),
-        (2500, 2800, " you"), (2800, 3000, " today?"),
-    )  # fmt: skip
-    transcript = Transcript(language="en", language_probability=1.0, segments=(
-        TranscriptSegment(start_ms=0, end_ms=3000, text="", language="en", words=words),))
+        (0, 300, " Hello"),
+        (300, 600, " there."),
+        (700, 900, " How"),
+        (900, 1200, " are"),
+        (2500, 2800, " you"),
+        (2800, 3000, " today?"),
+    )
+    transcript = Transcript(
+        language="en",
+        language_probability=1.0,
+        segments=(TranscriptSegment(start_ms=0, end_ms=3000, text="", language="en", words=words),),
+    )
     lines = build_lines(transcript, policy=SegmentPolicy(pause_split_ms=700))
     assert [ln.text for ln in lines] == ["Hello there.", "How are", "you today?"]
     assert [(ln.start_ms, ln.end_ms) for ln in lines] == [(0, 600), (700, 1200), (2500, 3000)]
@@ -62,9 +71,16 @@ def test_lines_split_at_sentences_and_pauses_and_keep_every_word() -> None:
 
 
 def test_long_run_is_cut_at_a_clause_in_its_later_half() -> None:
-    words = _words(*[(i * 1000, i * 1000 + 900, f" w{i}{',' if i == 7 else ''}") for i in range(15)])
-    transcript = Transcript(language="en", language_probability=1.0, segments=(
-        TranscriptSegment(start_ms=0, end_ms=15_000, text="", language="en", words=words),))
+    words = _words(
+        *[(i * 1000, i * 1000 + 900, f" w{i}{',' if i == 7 else ''}") for i in range(15)]
+    )
+    transcript = Transcript(
+        language="en",
+        language_probability=1.0,
+        segments=(
+            TranscriptSegment(start_ms=0, end_ms=15_000, text="", language="en", words=words),
+        ),
+    )
     lines = build_lines(transcript, policy=SegmentPolicy(max_line_ms=10_000, pause_split_ms=5000))
     assert lines[0].text.endswith("w7,")
     assert all(ln.duration_ms <= 10_000 for ln in lines)
@@ -72,12 +88,18 @@ def test_long_run_is_cut_at_a_clause_in_its_later_half() -> None:
 
 
 def test_language_switch_starts_a_new_line() -> None:
-    transcript = Transcript(language="en", language_probability=1.0, segments=(
-        TranscriptSegment(start_ms=0, end_ms=500, text="", language="en",
-                          words=_words((0, 500, " Hello"))),
-        TranscriptSegment(start_ms=600, end_ms=900, text="", language="de",
-                          words=_words((600, 900, " Hallo"))),
-    ))  # fmt: skip
+    transcript = Transcript(
+        language="en",
+        language_probability=1.0,
+        segments=(
+            TranscriptSegment(
+                start_ms=0, end_ms=500, text="", language="en", words=_words((0, 500, " Hello"))
+            ),
+            TranscriptSegment(
+                start_ms=600, end_ms=900, text="", language="de", words=_words((600, 900, " Hallo"))
+            ),
+        ),
+    )
     lines = build_lines(transcript, policy=SegmentPolicy())
     assert [(ln.text, ln.language) for ln in lines] == [("Hello", "en"), ("Hallo", "de")]
 

@@ -19,15 +19,22 @@ _MIN_FREE_BYTES = 2 * 1024**3
 def show_languages(console: Console) -> None:
     settings = Settings()
     with console.status("Loading engines..."):
-        stt, mt, tts = registry.build_stt(settings), registry.build_mt(settings), registry.build_tts(settings)
+        stt, mt, tts = (
+            registry.build_stt(settings),
+            registry.build_mt(settings),
+            registry.build_tts(settings),
+        )
     voiced = set(tts.languages())
     table = Table(title="Supported dubbing pairs (offline)")
     for column in ("from", "to", "translation route"):
         table.add_column(column)
     for source, target in sorted(mt.pairs()):
         if target in voiced:
-            table.add_row(f"{source} {language_name(source)}", f"{target} {language_name(target)}",
-                          mt.route(source, target))  # fmt: skip
+            table.add_row(
+                f"{source} {language_name(source)}",
+                f"{target} {language_name(target)}",
+                mt.route(source, target),
+            )
     console.print(table)
     engines = Table(title="Engines")
     for column in ("step", "engine", "model", "licence"):
@@ -35,8 +42,10 @@ def show_languages(console: Console) -> None:
     for step, engine in (("speech-to-text", stt), ("translation", mt), ("voice", tts)):
         engines.add_row(step, engine.info.name, engine.info.model_id, engine.info.licence)
     console.print(engines)
-    console.print(f"Transcription recognises {len(stt.supported_languages())} languages; "
-                  f"voices speak: {', '.join(sorted(voiced))}.")  # fmt: skip
+    console.print(
+        f"Transcription recognises {len(stt.supported_languages())} languages; "
+        f"voices speak: {', '.join(sorted(voiced))}."
+    )
 
 
 def run_doctor(console: Console) -> bool:
@@ -61,8 +70,10 @@ def run_doctor(console: Console) -> bool:
     check("voices", lambda: registry.build_tts(settings).info.model_id)
     if shutil.which("apertium") is None:
         is_ok = False
-        console.print("[red]FAIL[/] apertium: not installed; run scripts/install.sh "
-                      "(Debian packages apertium and its pairs)")  # fmt: skip
+        console.print(
+            "[red]FAIL[/] apertium: not installed; run scripts/install.sh "
+            "(Debian packages apertium and its pairs)"
+        )
     cache = settings.cache_dir
     cache.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(cache if cache.exists() else Path.home()).free

@@ -46,8 +46,16 @@ def dub(
     targets = _languages(to)
     src = None if source.strip().lower() == "auto" else _languages(source)[0]
     out_dir = out or input_path.resolve().parent / f"{input_path.stem}.dub"
-    run_dub(input_path, targets, src, out_dir, console=console, max_tempo=max_tempo,
-            loudness=loudness, use_cache=not no_cache)  # fmt: skip
+    run_dub(
+        input_path,
+        targets,
+        src,
+        out_dir,
+        console=console,
+        max_tempo=max_tempo,
+        loudness=loudness,
+        use_cache=not no_cache,
+    )
 
 
 @app.command()

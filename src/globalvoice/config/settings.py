@@ -7,9 +7,9 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "EmbeddedMtConfig",
     "FasterWhisperConfig",
     "KokoroConfig",
-    "EmbeddedMtConfig",
     "PipelineSettings",
     "Settings",
 ]

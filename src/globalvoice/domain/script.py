@@ -27,7 +27,10 @@ class Line:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranslatedLine:
-    """A line in the target language. `is_dubbed` is False when the line keeps its original audio."""
+    """A line in the target language.
+
+    `is_dubbed` is False when the line keeps its original audio.
+    """
 
     line: Line
     language: str

@@ -66,9 +66,12 @@ def transcript_to_dict(transcript: Transcript) -> dict[str, object]:
 def transcript_from_dict(data: dict[str, object]) -> Transcript:
     segments = tuple(
         TranscriptSegment(
-            start_ms=int(seg["start_ms"]), end_ms=int(seg["end_ms"]), text=str(seg["text"]),
-            language=str(seg["language"]), words=tuple(Word(**word) for word in seg["words"]),
-        )  # fmt: skip
+            start_ms=int(seg["start_ms"]),
+            end_ms=int(seg["end_ms"]),
+            text=str(seg["text"]),
+            language=str(seg["language"]),
+            words=tuple(Word(**word) for word in seg["words"]),
+        )
         for seg in data["segments"]  # type: ignore[attr-defined]
     )
     return Transcript(

@@ -25,10 +25,20 @@ def _input_args(path: Path, demuxer: str | None) -> list[str]:
 def decode_audio(path: Path, *, rate_hz: int, demuxer: str | None = None) -> Pcm:
     """The first audio stream of `path`, downmixed to mono float32 at `rate_hz`."""
     raw = run_ffmpeg(
-        [*_input_args(path, demuxer), "-map", "0:a:0", "-ac", "1", "-ar", str(rate_hz),
-         "-f", "f32le", "-"],
+        [
+            *_input_args(path, demuxer),
+            "-map",
+            "0:a:0",
+            "-ac",
+            "1",
+            "-ar",
+            str(rate_hz),
+            "-f",
+            "f32le",
+            "-",
+        ],
         what=f"decode the audio of {path.name}",
-    )  # fmt: skip
+    )
     return Pcm(samples=np.frombuffer(raw, dtype=np.float32).copy(), rate_hz=rate_hz)
 
 
@@ -36,9 +46,23 @@ def stream_audio(
     path: Path, *, rate_hz: int, channels: int, block_frames: int, demuxer: str | None = None
 ) -> Iterator[npt.NDArray[np.float32]]:
     """Yield (frames, channels) float32 blocks of the first audio stream; memory stays bounded."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
-           *_input_args(path, demuxer), "-map", "0:a:0", "-ac", str(channels),
-           "-ar", str(rate_hz), "-f", "f32le", "-"]  # fmt: skip
+    cmd = [
+        ffmpeg_exe(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        *_input_args(path, demuxer),
+        "-map",
+        "0:a:0",
+        "-ac",
+        str(channels),
+        "-ar",
+        str(rate_hz),
+        "-f",
+        "f32le",
+        "-",
+    ]
     block_bytes = block_frames * channels * 4
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None  # noqa: S101 - Popen with PIPE always sets it

@@ -1,4 +1,4 @@
-"""Probe an input file safely: refuse text playlists and reference formats before any demuxer runs."""
+"""Probe an input safely: refuse text playlists and reference formats before any demuxer runs."""
 
 from pathlib import Path
 
@@ -11,11 +11,42 @@ __all__ = ["SAFE_DEMUXERS", "probe_media"]
 # sequences and stream descriptions (sdp, rtp) are refused: they name other files or URLs.
 SAFE_DEMUXERS = frozenset(
     {
-        "mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "mpeg", "mpegts",
-        "mpegvideo", "flv", "asf", "wav", "w64", "flac", "ogg", "mp3", "aac", "ac3", "eac3",
-        "aiff", "caf", "wv", "ape", "mxf", "nut", "dv", "amr", "au", "tta", "opus", "oga",
+        "mov",
+        "mp4",
+        "m4a",
+        "3gp",
+        "3g2",
+        "mj2",
+        "matroska",
+        "webm",
+        "avi",
+        "mpeg",
+        "mpegts",
+        "mpegvideo",
+        "flv",
+        "asf",
+        "wav",
+        "w64",
+        "flac",
+        "ogg",
+        "mp3",
+        "aac",
+        "ac3",
+        "eac3",
+        "aiff",
+        "caf",
+        "wv",
+        "ape",
+        "mxf",
+        "nut",
+        "dv",
+        "amr",
+        "au",
+        "tta",
+        "opus",
+        "oga",
     }
-)  # fmt: skip
+)
 _TEXT_SIGNATURES = (b"#EXTM3U", b"ffconcat", b"file ", b"[playlist]", b"<?xml", b"<MPD", b"v=0")
 
 

@@ -1,4 +1,4 @@
-"""Time-stretch without changing pitch: Rubber Band (inside the shipped ffmpeg), then exact length."""
+"""Time-stretch keeping pitch: Rubber Band (inside the shipped ffmpeg), then exact length."""
 
 import numpy as np
 
@@ -27,11 +27,27 @@ def stretch_to(pcm: Pcm, target_ms: int) -> Pcm:
     tempo = len(pcm.samples) / target_samples
     rate = str(pcm.rate_hz)
     raw = run_ffmpeg(
-        ["-f", "f32le", "-ar", rate, "-ac", "1", "-i", "-",
-         "-af", f"rubberband=tempo={tempo:.6f}:formant=preserved:pitchq=quality",
-         "-f", "f32le", "-ar", rate, "-ac", "1", "-"],
+        [
+            "-f",
+            "f32le",
+            "-ar",
+            rate,
+            "-ac",
+            "1",
+            "-i",
+            "-",
+            "-af",
+            f"rubberband=tempo={tempo:.6f}:formant=preserved:pitchq=quality",
+            "-f",
+            "f32le",
+            "-ar",
+            rate,
+            "-ac",
+            "1",
+            "-",
+        ],
         stdin=pcm.samples.astype(np.float32).tobytes(),
         what="time-stretch a dubbed line",
-    )  # fmt: skip
+    )
     stretched = Pcm(samples=np.frombuffer(raw, dtype=np.float32).copy(), rate_hz=pcm.rate_hz)
     return fit_length(stretched, target_samples)

@@ -8,7 +8,14 @@ from globalvoice.media.ffmpeg import run_ffmpeg
 from globalvoice.media.loudness import LoudnessMeter, LoudnessReading
 from globalvoice.media.pcm import stream_audio
 
-__all__ = ["COPYABLE_VIDEO_CODECS", "encode_audio", "encode_speech_stem", "measure_loudness", "mux_video", "write_subtitles"]
+__all__ = [
+    "COPYABLE_VIDEO_CODECS",
+    "encode_audio",
+    "encode_speech_stem",
+    "measure_loudness",
+    "mux_video",
+    "write_subtitles",
+]
 
 COPYABLE_VIDEO_CODECS = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
 _AAC_BITRATE = "192k"
@@ -24,16 +31,29 @@ def encode_audio(
         limit = 10 ** ((true_peak_dbtp - 1.0) / 20)
         chain += f",alimiter=limit={limit:.5f}:level=false:attack=5:release=50"
     run_ffmpeg(
-        ["-i", str(mix_wav), "-af", chain, "-c:a", "aac", "-b:a", _AAC_BITRATE, "-ar", "48000",
-         str(out_path)],
+        [
+            "-i",
+            str(mix_wav),
+            "-af",
+            chain,
+            "-c:a",
+            "aac",
+            "-b:a",
+            _AAC_BITRATE,
+            "-ar",
+            "48000",
+            str(out_path),
+        ],
         what="encode the dubbed audio",
-    )  # fmt: skip
+    )
 
 
 def encode_speech_stem(dub_wav: Path, out_path: Path) -> None:
     """The dubbed voices alone (no original sound), lossless, for editors and quality checks."""
-    run_ffmpeg(["-i", str(dub_wav), "-c:a", "flac", "-sample_fmt", "s16", str(out_path)],
-               what="encode the dubbed speech stem")  # fmt: skip
+    run_ffmpeg(
+        ["-i", str(dub_wav), "-c:a", "flac", "-sample_fmt", "s16", str(out_path)],
+        what="encode the dubbed speech stem",
+    )
 
 
 def mux_video(source: Path, info: MediaInfo, audio: Path, out_path: Path) -> None:
@@ -44,17 +64,36 @@ def mux_video(source: Path, info: MediaInfo, audio: Path, out_path: Path) -> Non
         else ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"]
     )
     run_ffmpeg(
-        ["-protocol_whitelist", "file,pipe", "-f", info.container.split(",")[0], "-i", str(source),
-         "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", *video_codec, "-c:a", "copy",
-         "-movflags", "+faststart", str(out_path)],
+        [
+            "-protocol_whitelist",
+            "file,pipe",
+            "-f",
+            info.container.split(",")[0],
+            "-i",
+            str(source),
+            "-i",
+            str(audio),
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            *video_codec,
+            "-c:a",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(out_path),
+        ],
         what="mux the dubbed video",
-    )  # fmt: skip
+    )
 
 
 def measure_loudness(path: Path) -> LoudnessReading:
     """Integrated loudness and true peak of a written file, measured, not assumed."""
     meter = LoudnessMeter(48_000, 2)
-    return meter.add_all(stream_audio(path, rate_hz=48_000, channels=2, block_frames=96_000)).reading()
+    return meter.add_all(
+        stream_audio(path, rate_hz=48_000, channels=2, block_frames=96_000)
+    ).reading()
 
 
 def write_subtitles(cues: Sequence[tuple[int, int, str]], base: Path) -> tuple[Path, Path]:

@@ -9,7 +9,14 @@ from globalvoice.domain.audio import Pcm
 from globalvoice.domain.script import Line
 from globalvoice.engines.tts.protocol import Synthesizer
 
-__all__ = ["FEMALE_F0_HZ", "SpeakerVoice", "VoiceTraits", "cast_voices", "is_female_voice", "voice_traits"]
+__all__ = [
+    "FEMALE_F0_HZ",
+    "SpeakerVoice",
+    "VoiceTraits",
+    "cast_voices",
+    "is_female_voice",
+    "voice_traits",
+]
 
 FEMALE_F0_HZ = 165.0  # between typical adult male (~85-155 Hz) and female (~165-255 Hz) medians
 # Formant dispersion (mean spacing of F1..F4) tracks vocal-tract length. Below this a voice is
@@ -38,8 +45,7 @@ class VoiceTraits:
 def is_female_voice(traits: VoiceTraits) -> bool:
     """Pure policy: high pitch, unless the vocal tract is clearly long."""
     return (
-        traits.median_f0_hz >= FEMALE_F0_HZ
-        and traits.formant_dispersion_hz >= MALE_DISPERSION_HZ
+        traits.median_f0_hz >= FEMALE_F0_HZ and traits.formant_dispersion_hz >= MALE_DISPERSION_HZ
     )
 
 
@@ -68,9 +74,7 @@ def voice_traits(audio: Pcm, lines: Sequence[Line]) -> VoiceTraits:
     )
     values = values[~np.isnan(values).any(axis=1)]
     dispersion = float(np.median((values[:, 1] - values[:, 0]) / 3)) if len(values) else 0.0
-    return VoiceTraits(
-        median_f0_hz=float(np.median(f0[f0 > 0])), formant_dispersion_hz=dispersion
-    )
+    return VoiceTraits(median_f0_hz=float(np.median(f0[f0 > 0])), formant_dispersion_hz=dispersion)
 
 
 def cast_voices(audio: Pcm, lines: Sequence[Line], *, tts: Synthesizer) -> dict[str, SpeakerVoice]:
@@ -83,8 +87,10 @@ def cast_voices(audio: Pcm, lines: Sequence[Line], *, tts: Synthesizer) -> dict[
         traits = voice_traits(audio, own)
         is_female = is_female_voice(traits)
         cast[speaker] = SpeakerVoice(
-            speaker_id=speaker, median_f0_hz=round(traits.median_f0_hz, 1),
-            formant_dispersion_hz=round(traits.formant_dispersion_hz, 1), is_female=is_female,
+            speaker_id=speaker,
+            median_f0_hz=round(traits.median_f0_hz, 1),
+            formant_dispersion_hz=round(traits.formant_dispersion_hz, 1),
+            is_female=is_female,
             voice=tts.voice_for(is_female=is_female),
-        )  # fmt: skip
+        )
     return cast

@@ -28,7 +28,9 @@ class FitPlan:
     target_ms: int  # the placed length
 
 
-def available_ms(line: Line, next_start_ms: int | None, media_end_ms: int, policy: FitPolicy) -> int:
+def available_ms(
+    line: Line, next_start_ms: int | None, media_end_ms: int, policy: FitPolicy
+) -> int:
     """The slot a dubbed line may fill: up to the next line (less a gap), or the media's end."""
     limit = (next_start_ms - policy.min_gap_ms) if next_start_ms is not None else media_end_ms
     return max(line.duration_ms, limit - line.start_ms)
@@ -45,14 +47,22 @@ def plan_fit(*, natural_ms: int, available_ms: int, policy: FitPolicy) -> FitPla
         )
     capped_ms = -(-natural_ms * 1000 // policy.max_tempo_permille)
     return FitPlan(
-        outcome=FitOutcome.FLAGGED, tts_speed_permille=policy.max_tempo_permille, target_ms=capped_ms
+        outcome=FitOutcome.FLAGGED,
+        tts_speed_permille=policy.max_tempo_permille,
+        target_ms=capped_ms,
     )
 
 
 def fit_take(
-    natural: Take, line: Line, text: str, language: str, *, slot_ms: int, tts: Synthesizer,
+    natural: Take,
+    line: Line,
+    text: str,
+    language: str,
+    *,
+    slot_ms: int,
+    tts: Synthesizer,
     policy: FitPolicy,
-) -> FittedTake:  # fmt: skip
+) -> FittedTake:
     """Fit one take into `slot_ms` following `plan_fit`; the result starts at the line's start."""
     natural_ms = natural.audio.duration_ms
     plan = plan_fit(natural_ms=natural_ms, available_ms=slot_ms, policy=policy)
@@ -65,7 +75,12 @@ def fit_take(
             audio = stretch_to(audio, plan.target_ms)
     placed_ms = max(1, audio.duration_ms)
     return FittedTake(
-        line_id=line.id, audio=audio, start_ms=line.start_ms, slot_ms=slot_ms,
-        natural_ms=natural_ms, tempo=round(natural_ms / placed_ms, 4),
-        tts_speed_permille=plan.tts_speed_permille, outcome=plan.outcome,
-    )  # fmt: skip
+        line_id=line.id,
+        audio=audio,
+        start_ms=line.start_ms,
+        slot_ms=slot_ms,
+        natural_ms=natural_ms,
+        tempo=round(natural_ms / placed_ms, 4),
+        tts_speed_permille=plan.tts_speed_permille,
+        outcome=plan.outcome,
+    )

@@ -24,8 +24,10 @@ def extract_speech_audio(path: Path, info: MediaInfo) -> Pcm:
     """Mono 16 kHz audio of the first audio stream; refuses files that decode much shorter."""
     audio = decode_audio(path, rate_hz=SPEECH_RATE_HZ, demuxer=info.container)
     declared_ms = info.audio_duration_ms
-    if declared_ms and declared_ms >= _MIN_CHECKED_MS and audio.duration_ms < (
-        declared_ms * _TRUNCATION_TOLERANCE
+    if (
+        declared_ms
+        and declared_ms >= _MIN_CHECKED_MS
+        and audio.duration_ms < (declared_ms * _TRUNCATION_TOLERANCE)
     ):
         raise MediaUnreadable(
             f"{path.name} looks truncated: it declares {declared_ms / 1000:.1f} s but only "

@@ -17,9 +17,13 @@ def speech_key(input_digest: str, vad: str) -> str:
 
 def transcript_key(input_digest: str, stt: str, language: str | None, multilingual: bool) -> str:
     return derive_key(
-        "transcribe", TRANSCRIBE_VERSION, input=input_digest, engine=stt,
-        language=language or "auto", multilingual=multilingual,
-    )  # fmt: skip
+        "transcribe",
+        TRANSCRIBE_VERSION,
+        input=input_digest,
+        engine=stt,
+        language=language or "auto",
+        multilingual=multilingual,
+    )
 
 
 def translation_key(text: str, source: str, target: str, mt: str) -> str:
@@ -30,13 +34,22 @@ def translation_key(text: str, source: str, target: str, mt: str) -> str:
 
 def synth_key(text: str, language: str, voice: str, tts: str, speed_permille: int) -> str:
     return derive_key(
-        "synthesize", SYNTHESIZE_VERSION, text=text, language=language, voice=voice, engine=tts,
+        "synthesize",
+        SYNTHESIZE_VERSION,
+        text=text,
+        language=language,
+        voice=voice,
+        engine=tts,
         speed=speed_permille,
-    )  # fmt: skip
+    )
 
 
 def fit_key(natural_key: str, slot_ms: int, max_tempo_permille: int, stretch: str) -> str:
     return derive_key(
-        "fit", FIT_VERSION, take=natural_key, slot_ms=slot_ms, cap=max_tempo_permille,
+        "fit",
+        FIT_VERSION,
+        take=natural_key,
+        slot_ms=slot_ms,
+        cap=max_tempo_permille,
         stretch=stretch,
-    )  # fmt: skip
+    )

@@ -77,9 +77,16 @@ def file_digest(path: Path) -> str:
 
 
 def _transcript(
-    request: DubRequest, audio_digest: str, speech: tuple[SpeechSpan, ...], audio: Any, *,
-    engines: DubEngines, settings: PipelineSettings, cache: ArtifactCache, progress: ProgressSink,
-) -> Transcript:  # fmt: skip
+    request: DubRequest,
+    audio_digest: str,
+    speech: tuple[SpeechSpan, ...],
+    audio: Any,
+    *,
+    engines: DubEngines,
+    settings: PipelineSettings,
+    cache: ArtifactCache,
+    progress: ProgressSink,
+) -> Transcript:
     key = keys.transcript_key(
         audio_digest, engines.stt.info.fingerprint, request.source, settings.multilingual
     )
@@ -87,10 +94,14 @@ def _transcript(
     if cached is not None:
         return transcript_from_dict(cached)
     result = transcribe.transcribe_speech(
-        audio, speech, stt=engines.stt, language=request.source,
+        audio,
+        speech,
+        stt=engines.stt,
+        language=request.source,
         multilingual=settings.multilingual,
-        prefer_languages=sorted({source for source, _ in engines.mt.pairs()}), progress=progress,
-    )  # fmt: skip
+        prefer_languages=sorted({source for source, _ in engines.mt.pairs()}),
+        progress=progress,
+    )
     cache.put_json(key, transcript_to_dict(result))
     return result
 
@@ -106,9 +117,13 @@ def _check_targets(targets: Sequence[str], engines: DubEngines) -> None:
 
 
 def run_local(
-    request: DubRequest, *, engines: DubEngines, settings: PipelineSettings, cache: ArtifactCache,
+    request: DubRequest,
+    *,
+    engines: DubEngines,
+    settings: PipelineSettings,
+    cache: ArtifactCache,
     progress: ProgressSink = NO_PROGRESS,
-) -> DubResult:  # fmt: skip
+) -> DubResult:
     """Dub `request.input_path` into every target; write outputs and manifest.json to out_dir."""
     _check_targets(request.targets, engines)
     if request.source is not None:
@@ -124,12 +139,21 @@ def run_local(
         speech = transcribe.detect_speech(audio, vad=engines.vad, progress=progress)
     with tempfile.TemporaryDirectory(dir=request.out_dir, prefix=".globalvoice-work-") as work:
         staging = Path(work)
-        transcript = Transcript(language=request.source or "und", language_probability=0.0,
-                                segments=())  # fmt: skip
+        transcript = Transcript(
+            language=request.source or "und", language_probability=0.0, segments=()
+        )
         if speech:
             with clock.stage("transcribe"):
-                transcript = _transcript(request, digest, speech, audio, engines=engines,
-                                         settings=settings, cache=cache, progress=progress)  # fmt: skip
+                transcript = _transcript(
+                    request,
+                    digest,
+                    speech,
+                    audio,
+                    engines=engines,
+                    settings=settings,
+                    cache=cache,
+                    progress=progress,
+                )
         policy = segment.SegmentPolicy(
             max_line_ms=settings.max_line_ms, pause_split_ms=settings.pause_split_ms
         )
@@ -151,18 +175,36 @@ def run_local(
         results = []
         for target in request.targets:
             result, produced = _dub_language(
-                request, info, lines, voices, target, staging, engines=engines, settings=settings,
-                cache=cache, clock=clock, progress=progress,
-            )  # fmt: skip
+                request,
+                info,
+                lines,
+                voices,
+                target,
+                staging,
+                engines=engines,
+                settings=settings,
+                cache=cache,
+                clock=clock,
+                progress=progress,
+            )
             results.append(result)
             artifacts += produced
         manifest = build_manifest(
-            version=__version__, input_name=request.input_path.name, input_digest=digest,
-            info=info, source_language=transcript.language,
-            languages_detected=transcript.languages if lines else (), has_speech=bool(lines),
-            voices=voices, engines=_engine_table(engines), settings=settings.model_dump(),
-            artifacts=artifacts, lines=lines, results=results, times=clock.times,
-        )  # fmt: skip
+            version=__version__,
+            input_name=request.input_path.name,
+            input_digest=digest,
+            info=info,
+            source_language=transcript.language,
+            languages_detected=transcript.languages if lines else (),
+            has_speech=bool(lines),
+            voices=voices,
+            engines=_engine_table(engines),
+            settings=settings.model_dump(),
+            artifacts=artifacts,
+            lines=lines,
+            results=results,
+            times=clock.times,
+        )
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         # A target equal to the source shares the source's subtitle files: move each path once.
         for path in dict.fromkeys([*(a.path for a in artifacts), "manifest.json"]):
@@ -173,26 +215,43 @@ def run_local(
 
 def _engine_table(engines: DubEngines) -> dict[str, dict[str, str]]:
     table = {}
-    for role, engine in (("vad", engines.vad), ("stt", engines.stt), ("mt", engines.mt),
-                         ("tts", engines.tts)):  # fmt: skip
-        table[role] = {"name": engine.info.name, "model": engine.info.model_id,
-                       "licence": engine.info.licence}  # fmt: skip
+    for role, engine in (
+        ("vad", engines.vad),
+        ("stt", engines.stt),
+        ("mt", engines.mt),
+        ("tts", engines.tts),
+    ):
+        table[role] = {
+            "name": engine.info.name,
+            "model": engine.info.model_id,
+            "licence": engine.info.licence,
+        }
     return table
 
 
 def _dub_language(
-    request: DubRequest, info: MediaInfo, lines: Sequence[Any], voices: dict[str, Any],
-    target: str, staging: Path, *, engines: DubEngines, settings: PipelineSettings,
-    cache: ArtifactCache, clock: StageClock, progress: ProgressSink,
-) -> tuple[LanguageResult, list[Artifact]]:  # fmt: skip
+    request: DubRequest,
+    info: MediaInfo,
+    lines: Sequence[Any],
+    voices: dict[str, Any],
+    target: str,
+    staging: Path,
+    *,
+    engines: DubEngines,
+    settings: PipelineSettings,
+    cache: ArtifactCache,
+    clock: StageClock,
+    progress: ProgressSink,
+) -> tuple[LanguageResult, list[Artifact]]:
     stem = request.input_path.stem
     base = staging / f"{stem}.{target}"
     produced: list[Artifact] = []
     if not lines:  # no speech: the source unchanged, with empty subtitles
         copy = _with(base, request.input_path.suffix)
         shutil.copyfile(request.input_path, copy)
-        produced.append(Artifact(language=target, kind="video" if info.has_video else "audio",
-                                 path=copy.name))  # fmt: skip
+        produced.append(
+            Artifact(language=target, kind="video" if info.has_video else "audio", path=copy.name)
+        )
         assemble.write_subtitles([], base)
         produced += _subtitle_artifacts(target, base)
         return LanguageResult(language=target, route="none", renders=(), loudness=None), produced
@@ -205,24 +264,33 @@ def _dub_language(
     )
     with clock.stage("synthesize_fit", target):
         renders = render.render_language(
-            translated, voices=voices, tts=engines.tts, policy=fit_policy,
-            media_end_ms=info.duration_ms, cache=cache, progress=progress,
-        )  # fmt: skip
+            translated,
+            voices=voices,
+            tts=engines.tts,
+            policy=fit_policy,
+            media_end_ms=info.duration_ms,
+            cache=cache,
+            progress=progress,
+        )
     takes = [r.take for r in renders if r.take is not None]
     with clock.stage("mix", target):
         rate = takes[0].audio.rate_hz if takes else 24_000
         dub_wav, mix_wav = staging / f".dub.{target}.wav", staging / f".mix.{target}.wav"
         mix.write_dub_track(takes, dub_wav, duration_ms=info.duration_ms, rate_hz=rate)
         spans = [(t.start_ms, t.end_ms) for t in takes]
-        reading = mix.mix_tracks(request.input_path, info, dub_wav, mix_wav, spans_ms=spans,
-                                 duck_db=settings.duck_db)  # fmt: skip
+        reading = mix.mix_tracks(
+            request.input_path, info, dub_wav, mix_wav, spans_ms=spans, duck_db=settings.duck_db
+        )
     with clock.stage("loudness_encode", target):
         gain = settings.loudness_lufs - reading.integrated_lufs
         audio_out = _with(base, ".m4a")
         assemble.encode_audio(
-            mix_wav, audio_out, gain_db=gain, true_peak_dbtp=settings.true_peak_dbtp,
+            mix_wav,
+            audio_out,
+            gain_db=gain,
+            true_peak_dbtp=settings.true_peak_dbtp,
             needs_limiter=reading.true_peak_dbtp + gain > settings.true_peak_dbtp,
-        )  # fmt: skip
+        )
         measured = assemble.measure_loudness(audio_out)
         speech_out = _with(base, ".speech.flac")
         assemble.encode_speech_stem(dub_wav, speech_out)
@@ -235,13 +303,18 @@ def _dub_language(
             video_out = _with(base, ".mp4")
             assemble.mux_video(request.input_path, info, audio_out, video_out)
         produced.append(Artifact(language=target, kind="video", path=video_out.name))
-    cues = [(r.take.start_ms, r.take.end_ms, r.translated.text) if r.take is not None
-            else (r.translated.line.start_ms, r.translated.line.end_ms, r.translated.text)
-            for r in renders]  # fmt: skip
+    cues = [
+        (r.take.start_ms, r.take.end_ms, r.translated.text)
+        if r.take is not None
+        else (r.translated.line.start_ms, r.translated.line.end_ms, r.translated.text)
+        for r in renders
+    ]
     assemble.write_subtitles(cues, base)
     produced += _subtitle_artifacts(target, base)
     route = engines.mt.route(lines[0].language, target) if lines[0].language != target else "none"
-    return LanguageResult(language=target, route=route, renders=renders, loudness=measured), produced
+    return LanguageResult(
+        language=target, route=route, renders=renders, loudness=measured
+    ), produced
 
 
 def _subtitle_artifacts(language: str, base: Path) -> list[Artifact]:

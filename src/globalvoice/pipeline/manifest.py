@@ -31,7 +31,9 @@ class LanguageResult:
     loudness: LoudnessReading | None
 
 
-def segment_entries(lines: Sequence[Line], results: Sequence[LanguageResult]) -> list[dict[str, Any]]:
+def segment_entries(
+    lines: Sequence[Line], results: Sequence[LanguageResult]
+) -> list[dict[str, Any]]:
     entries = []
     for index, line in enumerate(lines):
         targets: dict[str, Any] = {}
@@ -51,20 +53,37 @@ def segment_entries(lines: Sequence[Line], results: Sequence[LanguageResult]) ->
                 "outcome": take.outcome.value if take else "kept_original",
                 "fits": take.fits if take else True,
             }
-        entries.append({
-            "id": line.id, "speaker": line.speaker_id, "start_ms": line.start_ms,
-            "end_ms": line.end_ms, "source_language": line.language, "source_text": line.text,
-            "targets": targets,
-        })  # fmt: skip
+        entries.append(
+            {
+                "id": line.id,
+                "speaker": line.speaker_id,
+                "start_ms": line.start_ms,
+                "end_ms": line.end_ms,
+                "source_language": line.language,
+                "source_text": line.text,
+                "targets": targets,
+            }
+        )
     return entries
 
 
 def build_manifest(
-    *, version: str, input_name: str, input_digest: str, info: MediaInfo, source_language: str,
-    languages_detected: Sequence[str], has_speech: bool, voices: dict[str, SpeakerVoice],
-    engines: dict[str, dict[str, str]], settings: dict[str, Any], artifacts: Sequence[Artifact],
-    lines: Sequence[Line], results: Sequence[LanguageResult], times: Sequence[StageTime],
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    version: str,
+    input_name: str,
+    input_digest: str,
+    info: MediaInfo,
+    source_language: str,
+    languages_detected: Sequence[str],
+    has_speech: bool,
+    voices: dict[str, SpeakerVoice],
+    engines: dict[str, dict[str, str]],
+    settings: dict[str, Any],
+    artifacts: Sequence[Artifact],
+    lines: Sequence[Line],
+    results: Sequence[LanguageResult],
+    times: Sequence[StageTime],
+) -> dict[str, Any]:
     summary = {}
     for result in results:
         takes = [r.take for r in result.renders if r.take is not None]

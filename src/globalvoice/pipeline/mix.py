@@ -22,15 +22,21 @@ _RAMP_MS = 120
 _HOLD_MS = 100
 
 
-def write_dub_track(takes: Sequence[FittedTake], path: Path, *, duration_ms: int, rate_hz: int) -> None:
+def write_dub_track(
+    takes: Sequence[FittedTake], path: Path, *, duration_ms: int, rate_hz: int
+) -> None:
     """Place every take at its start on a silent track of `duration_ms`, written as it goes."""
     import soundfile
 
     ordered = sorted(takes, key=lambda t: t.start_ms)
     total = duration_ms * rate_hz // 1000
     if ordered:
-        total = max(total, max(t.start_ms * rate_hz // 1000 + len(t.audio.samples) for t in ordered))
-    with soundfile.SoundFile(str(path), "w", samplerate=rate_hz, channels=1, subtype="FLOAT") as out:
+        total = max(
+            total, max(t.start_ms * rate_hz // 1000 + len(t.audio.samples) for t in ordered)
+        )
+    with soundfile.SoundFile(
+        str(path), "w", samplerate=rate_hz, channels=1, subtype="FLOAT"
+    ) as out:
         written = 0
         pending = np.zeros(0, dtype=np.float32)  # samples from `written` on, not yet final
         for take in ordered:
@@ -73,9 +79,14 @@ def duck_envelope(
 
 
 def mix_tracks(
-    source: Path, info: MediaInfo, dub_track: Path, out_path: Path, *,
-    spans_ms: Sequence[tuple[int, int]], duck_db: float,
-) -> LoudnessReading:  # fmt: skip
+    source: Path,
+    info: MediaInfo,
+    dub_track: Path,
+    out_path: Path,
+    *,
+    spans_ms: Sequence[tuple[int, int]],
+    duck_db: float,
+) -> LoudnessReading:
     """Write original (ducked) + dub as 48 kHz stereo float WAV; return the mix's loudness."""
     import soundfile
 
@@ -85,8 +96,9 @@ def mix_tracks(
     )
     dub = stream_audio(dub_track, rate_hz=MIX_RATE_HZ, channels=1, block_frames=_BLOCK_FRAMES)
     position = 0
-    with soundfile.SoundFile(str(out_path), "w", samplerate=MIX_RATE_HZ, channels=2,
-                             subtype="FLOAT") as out:  # fmt: skip
+    with soundfile.SoundFile(
+        str(out_path), "w", samplerate=MIX_RATE_HZ, channels=2, subtype="FLOAT"
+    ) as out:
         for orig_block in original:
             dub_block = next(dub, np.zeros((0, 1), dtype=np.float32))
             frames = len(orig_block)

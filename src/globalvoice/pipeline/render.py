@@ -24,9 +24,13 @@ class LineRender:
 
 
 def translate_cached(
-    lines: Sequence[Line], target: str, *, translator: Translator, cache: ArtifactCache,
+    lines: Sequence[Line],
+    target: str,
+    *,
+    translator: Translator,
+    cache: ArtifactCache,
     progress: ProgressSink = NO_PROGRESS,
-) -> tuple[TranslatedLine, ...]:  # fmt: skip
+) -> tuple[TranslatedLine, ...]:
     engine = translator.info.fingerprint
     found: dict[str, TranslatedLine] = {}
     missing: list[Line] = []
@@ -59,31 +63,54 @@ def _natural_take(
 
 
 def _fitted(
-    item: TranslatedLine, natural: Take, natural_key: str, slot_ms: int, *, tts: Synthesizer,
-    policy: FitPolicy, cache: ArtifactCache,
-) -> FittedTake:  # fmt: skip
+    item: TranslatedLine,
+    natural: Take,
+    natural_key: str,
+    slot_ms: int,
+    *,
+    tts: Synthesizer,
+    policy: FitPolicy,
+    cache: ArtifactCache,
+) -> FittedTake:
     key = fit_key(natural_key, slot_ms, policy.max_tempo_permille, "rubberband-ffmpeg")
     meta, audio = cache.get_json(key), cache.get_pcm(key)
     if meta is not None and audio is not None:
         return FittedTake(
-            line_id=item.line.id, audio=audio, start_ms=item.line.start_ms, slot_ms=slot_ms,
-            natural_ms=meta["natural_ms"], tempo=meta["tempo"],
-            tts_speed_permille=meta["tts_speed_permille"], outcome=FitOutcome(meta["outcome"]),
-        )  # fmt: skip
-    take = fit_take(natural, item.line, item.text, item.language, slot_ms=slot_ms, tts=tts,
-                    policy=policy)  # fmt: skip
+            line_id=item.line.id,
+            audio=audio,
+            start_ms=item.line.start_ms,
+            slot_ms=slot_ms,
+            natural_ms=meta["natural_ms"],
+            tempo=meta["tempo"],
+            tts_speed_permille=meta["tts_speed_permille"],
+            outcome=FitOutcome(meta["outcome"]),
+        )
+    take = fit_take(
+        natural, item.line, item.text, item.language, slot_ms=slot_ms, tts=tts, policy=policy
+    )
     cache.put_pcm(key, take.audio)
-    cache.put_json(key, {"natural_ms": take.natural_ms, "tempo": take.tempo,
-                         "tts_speed_permille": take.tts_speed_permille,
-                         "outcome": take.outcome.value})  # fmt: skip
+    cache.put_json(
+        key,
+        {
+            "natural_ms": take.natural_ms,
+            "tempo": take.tempo,
+            "tts_speed_permille": take.tts_speed_permille,
+            "outcome": take.outcome.value,
+        },
+    )
     return take
 
 
 def render_language(
-    translated: Sequence[TranslatedLine], *, voices: dict[str, SpeakerVoice], tts: Synthesizer,
-    policy: FitPolicy, media_end_ms: int, cache: ArtifactCache,
+    translated: Sequence[TranslatedLine],
+    *,
+    voices: dict[str, SpeakerVoice],
+    tts: Synthesizer,
+    policy: FitPolicy,
+    media_end_ms: int,
+    cache: ArtifactCache,
     progress: ProgressSink = NO_PROGRESS,
-) -> tuple[LineRender, ...]:  # fmt: skip
+) -> tuple[LineRender, ...]:
     """Synthesize and fit each dubbed line at its source line's absolute start (no drift)."""
     renders = []
     starts = [item.line.start_ms for item in translated]
@@ -98,9 +125,15 @@ def render_language(
         )
         take = _fitted(item, natural, natural_key, slot_ms, tts=tts, policy=policy, cache=cache)
         renders.append(LineRender(translated=item, take=take))
-        progress(StageProgress(stage="synthesize", done=index + 1, total=len(translated),
-                               language=item.language))  # fmt: skip
+        progress(
+            StageProgress(
+                stage="synthesize", done=index + 1, total=len(translated), language=item.language
+            )
+        )
     language = translated[0].language if translated else None
-    progress(StageProgress(stage="synthesize", done=len(translated), total=len(translated),
-                           language=language))  # fmt: skip
+    progress(
+        StageProgress(
+            stage="synthesize", done=len(translated), total=len(translated), language=language
+        )
+    )
     return tuple(renders)

@@ -8,8 +8,8 @@ from globalvoice.domain.transcript import Transcript, Word
 
 __all__ = ["SegmentPolicy", "build_lines"]
 
-_SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
-_CLAUSE_END = (",", ";", ":", "，", "、")
+_SENTENCE_END = (".", "?", "!", "…", "。", "\uff1f", "\uff01")  # incl. full-width ? and !
+_CLAUSE_END = (",", ";", ":", "\uff0c", "、")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +65,12 @@ def build_lines(transcript: Transcript, *, policy: SegmentPolicy) -> tuple[Line,
             start_ms = piece[0].start_ms
             end_ms = max(piece[-1].end_ms, start_ms + 1)
             lines.append(
-                Line(id=f"L{len(lines) + 1:04d}", start_ms=start_ms, end_ms=end_ms,
-                     text=" ".join(text.split()), language=language)
-            )  # fmt: skip
+                Line(
+                    id=f"L{len(lines) + 1:04d}",
+                    start_ms=start_ms,
+                    end_ms=end_ms,
+                    text=" ".join(text.split()),
+                    language=language,
+                )
+            )
     return tuple(lines)

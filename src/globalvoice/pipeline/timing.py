@@ -35,7 +35,9 @@ class StageClock:
         finally:
             self.times.append(
                 StageTime(
-                    stage=name, language=language,
-                    wall_s=round(time.perf_counter() - wall, 3), cpu_s=round(_cpu_s() - cpu, 3),
-                )  # fmt: skip
+                    stage=name,
+                    language=language,
+                    wall_s=round(time.perf_counter() - wall, 3),
+                    cpu_s=round(_cpu_s() - cpu, 3),
+                )
             )

@@ -32,6 +32,10 @@ def transcribe_speech(
 ) -> Transcript:
     """Transcribe only the speech spans; times in the result are on the source timeline."""
     return stt.transcribe(
-        audio, speech=speech, language=language, multilingual=multilingual,
-        prefer_languages=prefer_languages, progress=progress,
-    )  # fmt: skip
+        audio,
+        speech=speech,
+        language=language,
+        multilingual=multilingual,
+        prefer_languages=prefer_languages,
+        progress=progress,
+    )

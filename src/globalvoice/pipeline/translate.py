@@ -43,20 +43,30 @@ def translate_lines(
         if source == target:
             for line in group:
                 done[line.id] = TranslatedLine(
-                    line=line, language=target, text=line.text, engine="none", is_dubbed=False,
+                    line=line,
+                    language=target,
+                    text=line.text,
+                    engine="none",
+                    is_dubbed=False,
                     note="already in the target language: original audio kept",
-                )  # fmt: skip
+                )
             continue
         if (source, target) not in translator.pairs():
             for line in group:
                 done[line.id] = TranslatedLine(
-                    line=line, language=target, text=line.text, engine="none", is_dubbed=False,
+                    line=line,
+                    language=target,
+                    text=line.text,
+                    engine="none",
+                    is_dubbed=False,
                     note=f"no {source}->{target} translation installed: original audio kept",
-                )  # fmt: skip
+                )
             continue
         outputs = translator.translate([line.text for line in group], source=source, target=target)
         for line, text in zip(group, outputs, strict=True):
             done[line.id] = TranslatedLine(line=line, language=target, text=text, engine=engine)
-        progress(StageProgress(stage="translate", done=len(done), total=len(lines), language=target))
+        progress(
+            StageProgress(stage="translate", done=len(done), total=len(lines), language=target)
+        )
     progress(StageProgress(stage="translate", done=len(lines), total=len(lines), language=target))
     return tuple(done[line.id] for line in lines)

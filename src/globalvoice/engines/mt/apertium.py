@@ -12,10 +12,17 @@ __all__ = ["ApertiumTranslator"]
 
 # Our language pair -> the Apertium mode that translates it (Debian apertium-* packages).
 MODES: dict[LanguagePair, str] = {
-    ("en", "es"): "eng-spa", ("es", "en"): "spa-eng", ("es", "pt"): "es-pt", ("pt", "es"): "pt-es",
-    ("es", "fr"): "es-fr", ("fr", "es"): "fr-es", ("es", "it"): "spa-ita", ("it", "es"): "ita-spa",
-    ("en", "ca"): "eng-cat", ("ca", "en"): "cat-eng",
-}  # fmt: skip
+    ("en", "es"): "eng-spa",
+    ("es", "en"): "spa-eng",
+    ("es", "pt"): "es-pt",
+    ("pt", "es"): "pt-es",
+    ("es", "fr"): "es-fr",
+    ("fr", "es"): "fr-es",
+    ("es", "it"): "spa-ita",
+    ("it", "es"): "ita-spa",
+    ("en", "ca"): "eng-cat",
+    ("ca", "en"): "cat-eng",
+}
 _SEPARATOR = "\n\n"
 
 

@@ -7,6 +7,7 @@ the neural models are absent.
 
 from collections import deque
 from collections.abc import Sequence
+from itertools import pairwise
 
 from globalvoice.domain.errors import UnsupportedLanguage
 from globalvoice.domain.language import LanguagePair
@@ -76,8 +77,7 @@ class EmbeddedTranslator:
         if path is None:
             return "unsupported"
         hops = [
-            f"{a}->{b} {self._edges[(a, b)].info.name.split('.')[-1]}"
-            for a, b in zip(path, path[1:], strict=False)
+            f"{a}->{b} {self._edges[(a, b)].info.name.split('.')[-1]}" for a, b in pairwise(path)
         ]
         return ", ".join(hops)
 
@@ -90,6 +90,6 @@ class EmbeddedTranslator:
                 "Configure a production engine (GV_MT__KIND) for other languages."
             )
         current = list(texts)
-        for a, b in zip(path, path[1:], strict=False):
+        for a, b in pairwise(path):
             current = self._edges[(a, b)].translate(current, source=a, target=b)
         return current

@@ -3,7 +3,6 @@
 import hashlib
 import importlib.resources
 import logging
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,9 +71,12 @@ class FasterWhisperSTT:
         self._config = config
         self._model_id = "whisper-base" if config.model_dir is None else model_dir.name
         self._model = WhisperModel(
-            str(model_dir), device="cpu", compute_type=config.compute_type,
-            cpu_threads=config.cpu_threads, local_files_only=True,
-        )  # fmt: skip
+            str(model_dir),
+            device="cpu",
+            compute_type=config.compute_type,
+            cpu_threads=config.cpu_threads,
+            local_files_only=True,
+        )
 
     @property
     def info(self) -> EngineInfo:
@@ -95,8 +97,13 @@ class FasterWhisperSTT:
             candidates = [(lang, p) for lang, p in ranked if lang in prefer]
             if candidates:
                 best, best_p = max(candidates, key=lambda item: item[1])
-                log.info("language %s (p=%.2f) unsure; using %s (p=%.2f)",
-                         language, probability, best, best_p)  # fmt: skip
+                log.info(
+                    "language %s (p=%.2f) unsure; using %s (p=%.2f)",
+                    language,
+                    probability,
+                    best,
+                    best_p,
+                )
                 return str(best), float(best_p)
         return str(language), float(probability)
 
@@ -120,16 +127,23 @@ class FasterWhisperSTT:
         )
         is_mixed = len(set(window_languages)) > 1
         segments_iter, info = self._model.transcribe(
-            glued, language=None if is_mixed else file_language, multilingual=is_mixed,
-            beam_size=self._config.beam_size, word_timestamps=True, vad_filter=False,
+            glued,
+            language=None if is_mixed else file_language,
+            multilingual=is_mixed,
+            beam_size=self._config.beam_size,
+            word_timestamps=True,
+            vad_filter=False,
             condition_on_previous_text=False,
-        )  # fmt: skip
+        )
         total_ms = round(len(glued) / 16)
         segments = []
         for raw in segments_iter:
             segments.append(self._segment(raw, time_map, window_languages, file_language))
-            progress(StageProgress(stage="transcribe", done=min(total_ms, round(raw.end * 1000)),
-                                   total=total_ms))  # fmt: skip
+            progress(
+                StageProgress(
+                    stage="transcribe", done=min(total_ms, round(raw.end * 1000)), total=total_ms
+                )
+            )
         progress(StageProgress(stage="transcribe", done=total_ms, total=total_ms))
         return Transcript(
             language=file_language,
@@ -138,9 +152,12 @@ class FasterWhisperSTT:
         )
 
     def _window_languages(
-        self, glued: np.ndarray[Any, Any], language: str | None, multilingual: bool,
+        self,
+        glued: np.ndarray[Any, Any],
+        language: str | None,
+        multilingual: bool,
         prefer: Sequence[str],
-    ) -> list[str]:  # fmt: skip
+    ) -> list[str]:
         """The language of each 30 s window of speech (Whisper's own decoding window)."""
         window = _WINDOW_S * 16_000
         count = max(1, -(-len(glued) // window))
@@ -149,13 +166,15 @@ class FasterWhisperSTT:
         if not multilingual:
             first = Pcm(samples=glued[:window], rate_hz=16_000)
             return [self.detect_language(first, prefer)[0]] * count
-        languages = []
+        languages: list[str] = []
         for index in range(count):
             piece = glued[index * window : (index + 1) * window]
             if languages and len(piece) < _MIN_WINDOW_S * 16_000:
                 languages.append(languages[-1])
             else:
-                languages.append(self.detect_language(Pcm(samples=piece, rate_hz=16_000), prefer)[0])
+                languages.append(
+                    self.detect_language(Pcm(samples=piece, rate_hz=16_000), prefer)[0]
+                )
         return languages
 
     @staticmethod
@@ -175,8 +194,13 @@ class FasterWhisperSTT:
             if w.word.strip()
         )
         start_ms = words[0].start_ms if words else time_map.to_source(round(raw.start * 1000))
-        end_ms = words[-1].end_ms if words else time_map.to_source(round(raw.end * 1000), is_end=True)
+        end_ms = (
+            words[-1].end_ms if words else time_map.to_source(round(raw.end * 1000), is_end=True)
+        )
         return TranscriptSegment(
-            start_ms=start_ms, end_ms=max(end_ms, start_ms + 1), text=raw.text.strip(),
-            language=window_languages[index] or file_language, words=words,
-        )  # fmt: skip
+            start_ms=start_ms,
+            end_ms=max(end_ms, start_ms + 1),
+            text=raw.text.strip(),
+            language=window_languages[index] or file_language,
+            words=words,
+        )

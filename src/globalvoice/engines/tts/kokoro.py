@@ -50,7 +50,9 @@ class KokoroSynthesizer:
 
     @property
     def info(self) -> EngineInfo:
-        return EngineInfo(name="tts.kokoro", model_id="kokoro-82m-v1.0-int8", licence=self._config.licence)
+        return EngineInfo(
+            name="tts.kokoro", model_id="kokoro-82m-v1.0-int8", licence=self._config.licence
+        )
 
     def languages(self) -> Sequence[str]:
         return tuple(KOKORO_LANGUAGES)
