@@ -36,7 +36,7 @@ class EmbeddedMtConfig(BaseModel):
 
 class KokoroConfig(BaseModel):
     kind: Literal["tts.kokoro"] = "tts.kokoro"
-    female_voice: str = "jf_gongitsune"  # clearest female pack in es/pt round-trip WER
+    female_voice: str = "jf_alpha"
     male_voice: str = "jm_kumo"
     licence: str = "Apache-2.0 (Kokoro-82M weights)"
 
