@@ -25,27 +25,10 @@ def stretch_to(pcm: Pcm, target_ms: int) -> Pcm:
     if abs(len(pcm.samples) - target_samples) <= pcm.rate_hz // 1000:
         return fit_length(pcm, target_samples)
     tempo = len(pcm.samples) / target_samples
-    rate = str(pcm.rate_hz)
+    raw_pcm = ["-f", "f32le", "-ar", str(pcm.rate_hz), "-ac", "1"]
+    stretch = f"rubberband=tempo={tempo:.6f}:formant=preserved:pitchq=quality"
     raw = run_ffmpeg(
-        [
-            "-f",
-            "f32le",
-            "-ar",
-            rate,
-            "-ac",
-            "1",
-            "-i",
-            "-",
-            "-af",
-            f"rubberband=tempo={tempo:.6f}:formant=preserved:pitchq=quality",
-            "-f",
-            "f32le",
-            "-ar",
-            rate,
-            "-ac",
-            "1",
-            "-",
-        ],
+        [*raw_pcm, "-i", "-", "-af", stretch, *raw_pcm, "-"],
         stdin=pcm.samples.astype(np.float32).tobytes(),
         what="time-stretch a dubbed line",
     )
