@@ -27,6 +27,14 @@ def check_pairs(sources: Sequence[str], targets: Sequence[str], *, translator: T
         )
 
 
+def _why_not_translated(source: str, target: str, translator: Translator) -> str | None:
+    if source == target:
+        return "already in the target language"
+    if (source, target) not in translator.pairs():
+        return f"no {source}->{target} translation installed"
+    return None
+
+
 def translate_lines(
     lines: Sequence[Line],
     target: str,
@@ -40,7 +48,8 @@ def translate_lines(
     done: dict[str, TranslatedLine] = {}
     engine = translator.info.name
     for source, group in by_language.items():
-        if source == target:
+        reason = _why_not_translated(source, target, translator)
+        if reason is not None:
             for line in group:
                 done[line.id] = TranslatedLine(
                     line=line,
@@ -48,18 +57,7 @@ def translate_lines(
                     text=line.text,
                     engine="none",
                     is_dubbed=False,
-                    note="already in the target language: original audio kept",
-                )
-            continue
-        if (source, target) not in translator.pairs():
-            for line in group:
-                done[line.id] = TranslatedLine(
-                    line=line,
-                    language=target,
-                    text=line.text,
-                    engine="none",
-                    is_dubbed=False,
-                    note=f"no {source}->{target} translation installed: original audio kept",
+                    note=f"{reason}: original audio kept",
                 )
             continue
         outputs = translator.translate([line.text for line in group], source=source, target=target)
