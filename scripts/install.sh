@@ -19,5 +19,5 @@ fi
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[embedded,dev]"
+.venv/bin/python -m pip install -q -e ".[embedded,service,dev]"
 echo "GlobalVoice installed: run .venv/bin/globalvoice doctor"

@@ -11,7 +11,9 @@ __all__ = [
     "FasterWhisperConfig",
     "KokoroConfig",
     "PipelineSettings",
+    "ServiceSettings",
     "Settings",
+    "StorageSettings",
 ]
 
 
@@ -57,6 +59,56 @@ class PipelineSettings(BaseModel):
     multilingual: bool = Field(default=True, description="detect language switches inside a file")
 
 
+class StorageSettings(BaseModel):
+    """Object storage: a local directory (embedded) or an S3-compatible bucket."""
+
+    kind: Literal["local", "s3"] = "local"
+    local_dir: Path | None = Field(default=None, description="None = <data_dir>/objects")
+    s3_endpoint_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8333")
+    s3_public_endpoint_url: str | None = Field(
+        default=None, description="endpoint put in presigned URLs, when clients see another host"
+    )
+    s3_bucket: str = "globalvoice"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+
+class ServiceSettings(BaseModel):
+    """The API and workers. Every default runs embedded on one machine with nothing else."""
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".local" / "share" / "globalvoice",
+        description="SQLite database, local objects and the embedded Temporal database",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL (postgresql+psycopg://...); None = SQLite"
+    )
+    redis_url: str | None = Field(default=None, description="None = in-process live events")
+    temporal_address: str | None = Field(
+        default=None, description="host:port of a Temporal cluster; None = embedded dev server"
+    )
+    temporal_namespace: str = "default"
+    task_queue_prefix: str = "globalvoice"
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    max_upload_bytes: int = Field(default=2 << 30, ge=1, description="largest accepted upload")
+    max_multipart_bytes: int = Field(
+        default=100 << 20, ge=1, description="largest upload sent through the API itself"
+    )
+    presign_expires_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="base URL clients use to reach the API"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'globalvoice.db'}"
+
+    def objects_dir(self) -> Path:
+        return self.storage.local_dir or self.data_dir / "objects"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GV_", env_nested_delimiter="__")
 
@@ -65,3 +117,4 @@ class Settings(BaseSettings):
     mt: MtConfig = Field(default_factory=EmbeddedMtConfig)
     tts: TtsConfig = Field(default_factory=KokoroConfig)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -8,7 +8,7 @@ from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.script import Line
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.render import LineRender
+from globalvoice.pipeline.dub import RenderedLine
 from globalvoice.pipeline.timing import StageTime
 
 __all__ = ["MANIFEST_SCHEMA", "Artifact", "LanguageResult", "build_manifest", "segment_entries"]
@@ -27,7 +27,7 @@ class Artifact:
 class LanguageResult:
     language: str
     route: str
-    renders: tuple[LineRender, ...]
+    rendered: tuple[RenderedLine, ...]
     loudness: LoudnessReading | None
 
 
@@ -38,8 +38,8 @@ def segment_entries(
     for index, line in enumerate(lines):
         targets: dict[str, Any] = {}
         for result in results:
-            render = result.renders[index]
-            take = render.take
+            render = result.rendered[index]
+            take = render.placement
             targets[result.language] = {
                 "text": render.translated.text,
                 "is_dubbed": render.translated.is_dubbed,
@@ -86,10 +86,10 @@ def build_manifest(
 ) -> dict[str, Any]:
     summary = {}
     for result in results:
-        takes = [r.take for r in result.renders if r.take is not None]
+        takes = [r.placement for r in result.rendered if r.placement is not None]
         summary[result.language] = {
             "route": result.route,
-            "lines": len(result.renders),
+            "lines": len(result.rendered),
             "dubbed": len(takes),
             "fits": sum(t.fits for t in takes),
             "flagged": [t.line_id for t in takes if not t.fits],

@@ -1,0 +1,304 @@
+"""The dub as four steps over serialisable data, shared by the CLI runner and the service workers.
+
+analyse_source -> (per target) translate_target -> synthesize_target -> finish_target. Each step
+takes and returns plain typed data (see `stage_codec`); audio and video pass as files, so the
+service can run each step on a different worker with only references between them.
+"""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from globalvoice.config.settings import PipelineSettings
+from globalvoice.domain.errors import UnsupportedLanguage
+from globalvoice.domain.media import MediaInfo
+from globalvoice.domain.progress import NO_PROGRESS, ProgressSink
+from globalvoice.domain.render import FitOutcome, FittedTake
+from globalvoice.domain.script import Line, TranslatedLine
+from globalvoice.domain.transcript import Transcript, transcript_from_dict, transcript_to_dict
+from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.stt.protocol import SpeechToText
+from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.engines.vad.protocol import VoiceActivityDetector
+from globalvoice.media.loudness import LoudnessReading
+from globalvoice.pipeline import assemble, cast, ingest, keys, mix, render, segment, transcribe
+from globalvoice.pipeline.cast import SpeakerVoice
+from globalvoice.pipeline.fit import FitPolicy
+from globalvoice.pipeline.timing import StageClock
+from globalvoice.pipeline.translate import check_pairs
+from globalvoice.storage.cache import ArtifactCache
+
+__all__ = [
+    "Placement",
+    "RenderedLine",
+    "SourceAnalysis",
+    "TargetOutputs",
+    "analyse_source",
+    "check_targets",
+    "file_digest",
+    "finish_target",
+    "synthesize_target",
+    "translate_target",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceAnalysis:
+    info: MediaInfo
+    digest: str
+    transcript_language: str
+    languages_detected: tuple[str, ...]
+    lines: tuple[Line, ...]
+    voices: dict[str, SpeakerVoice]
+
+    @property
+    def source_language(self) -> str:
+        return self.lines[0].language if self.lines else self.transcript_language
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """Where and how a dubbed line was placed: a FittedTake without its audio."""
+
+    line_id: str
+    start_ms: int
+    end_ms: int
+    slot_ms: int
+    natural_ms: int
+    tempo: float
+    tts_speed_permille: int
+    outcome: FitOutcome
+
+    @property
+    def fits(self) -> bool:
+        return self.outcome is not FitOutcome.FLAGGED
+
+    @classmethod
+    def of(cls, take: FittedTake) -> "Placement":
+        return cls(
+            line_id=take.line_id,
+            start_ms=take.start_ms,
+            end_ms=take.end_ms,
+            slot_ms=take.slot_ms,
+            natural_ms=take.natural_ms,
+            tempo=take.tempo,
+            tts_speed_permille=take.tts_speed_permille,
+            outcome=take.outcome,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedLine:
+    translated: TranslatedLine
+    placement: Placement | None  # None when the line keeps its original audio
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetOutputs:
+    """Files written by finish_target, by artifact kind, relative to its output directory."""
+
+    language: str
+    files: dict[str, str]
+    loudness: LoudnessReading | None
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_targets(targets: Sequence[str], *, tts: Synthesizer) -> None:
+    spoken = set(tts.languages())
+    unspeakable = [t for t in targets if t not in spoken]
+    if unspeakable:
+        raise UnsupportedLanguage(
+            f"No offline voice for {', '.join(unspeakable)}. Target languages with a voice: "
+            f"{', '.join(sorted(spoken))}. Run `globalvoice languages` for the full list."
+        )
+
+
+def analyse_source(
+    input_path: Path,
+    *,
+    source: str | None,
+    targets: Sequence[str],
+    vad: VoiceActivityDetector,
+    stt: SpeechToText,
+    translator: Translator,
+    tts: Synthesizer,
+    settings: PipelineSettings,
+    cache: ArtifactCache,
+    clock: StageClock,
+    progress: ProgressSink = NO_PROGRESS,
+) -> SourceAnalysis:
+    """Probe, extract speech audio, VAD, transcribe, cut into lines and cast a voice per speaker."""
+    with clock.stage("probe"):
+        info = ingest.probe_input(input_path)
+        digest = file_digest(input_path)
+    with clock.stage("extract_audio"):
+        audio = ingest.extract_speech_audio(input_path, info)
+    with clock.stage("vad"):
+        speech = transcribe.detect_speech(audio, vad=vad, progress=progress)
+    transcript = Transcript(language=source or "und", language_probability=0.0, segments=())
+    if speech:
+        with clock.stage("transcribe"):
+            key = keys.transcript_key(digest, stt.info.fingerprint, source, settings.multilingual)
+            cached = cache.get_json(key)
+            if cached is not None:
+                transcript = transcript_from_dict(cached)
+            else:
+                transcript = transcribe.transcribe_speech(
+                    audio,
+                    speech,
+                    stt=stt,
+                    language=source,
+                    multilingual=settings.multilingual,
+                    prefer_languages=sorted({s for s, _ in translator.pairs()}),
+                    progress=progress,
+                )
+                cache.put_json(key, transcript_to_dict(transcript))
+    policy = segment.SegmentPolicy(
+        max_line_ms=settings.max_line_ms, pause_split_ms=settings.pause_split_ms
+    )
+    lines = segment.build_lines(transcript, policy=policy)
+    if lines and source is None:
+        check_pairs([transcript.language], targets, translator=translator)
+    with clock.stage("cast"):
+        voices = cast.cast_voices(audio, lines, tts=tts)
+    return SourceAnalysis(
+        info=info,
+        digest=digest,
+        transcript_language=transcript.language,
+        languages_detected=tuple(transcript.languages) if lines else (),
+        lines=lines,
+        voices=voices,
+    )
+
+
+def translate_target(
+    analysis: SourceAnalysis,
+    target: str,
+    *,
+    translator: Translator,
+    cache: ArtifactCache,
+    clock: StageClock,
+    progress: ProgressSink = NO_PROGRESS,
+) -> tuple[TranslatedLine, ...]:
+    with clock.stage("translate", target):
+        return render.translate_cached(
+            analysis.lines, target, translator=translator, cache=cache, progress=progress
+        )
+
+
+def synthesize_target(
+    analysis: SourceAnalysis,
+    translated: Sequence[TranslatedLine],
+    speech_track: Path,
+    *,
+    tts: Synthesizer,
+    settings: PipelineSettings,
+    cache: ArtifactCache,
+    clock: StageClock,
+    progress: ProgressSink = NO_PROGRESS,
+) -> tuple[RenderedLine, ...]:
+    """Synthesize and fit every line; write the dubbed speech (float WAV) to `speech_track`."""
+    target = translated[0].language if translated else None
+    policy = FitPolicy(
+        max_tempo_permille=round(settings.max_tempo * 1000), min_gap_ms=settings.min_gap_ms
+    )
+    with clock.stage("synthesize_fit", target):
+        renders = render.render_language(
+            translated,
+            voices=analysis.voices,
+            tts=tts,
+            policy=policy,
+            media_end_ms=analysis.info.duration_ms,
+            cache=cache,
+            progress=progress,
+        )
+    with clock.stage("speech_track", target):
+        takes = [r.take for r in renders if r.take is not None]
+        rate = takes[0].audio.rate_hz if takes else 24_000
+        mix.write_dub_track(
+            takes, speech_track, duration_ms=analysis.info.duration_ms, rate_hz=rate
+        )
+    return tuple(
+        RenderedLine(translated=r.translated, placement=Placement.of(r.take) if r.take else None)
+        for r in renders
+    )
+
+
+def finish_target(
+    input_path: Path,
+    analysis: SourceAnalysis,
+    rendered: Sequence[RenderedLine],
+    speech_track: Path,
+    out_dir: Path,
+    *,
+    stem: str,
+    target: str,
+    settings: PipelineSettings,
+    clock: StageClock,
+) -> TargetOutputs:
+    """Mix over the ducked original, normalise loudness, encode, mux and write subtitles.
+
+    Outputs in `out_dir`: <stem>.<target> + ".m4a", ".speech.flac", ".mp4" (with video), ".srt",
+    ".vtt".
+    """
+    base = out_dir / f"{stem}.{target}"
+    info = analysis.info
+    placements = [r.placement for r in rendered if r.placement is not None]
+    files: dict[str, str] = {}
+    with clock.stage("mix", target):
+        mix_wav = base.parent / f".mix.{base.name}.wav"
+        spans = [(p.start_ms, p.end_ms) for p in placements]
+        reading = mix.mix_tracks(
+            input_path, info, speech_track, mix_wav, spans_ms=spans, duck_db=settings.duck_db
+        )
+    with clock.stage("loudness_encode", target):
+        gain = settings.loudness_lufs - reading.integrated_lufs
+        audio_out = _with(base, ".m4a")
+        assemble.encode_audio(
+            mix_wav,
+            audio_out,
+            gain_db=gain,
+            true_peak_dbtp=settings.true_peak_dbtp,
+            needs_limiter=reading.true_peak_dbtp + gain > settings.true_peak_dbtp,
+        )
+        mix_wav.unlink()
+        measured = assemble.measure_loudness(audio_out)
+        speech_out = _with(base, ".speech.flac")
+        assemble.encode_speech_stem(speech_track, speech_out)
+    files["audio"] = audio_out.name
+    files["speech_stem"] = speech_out.name
+    if info.has_video:
+        with clock.stage("mux", target):
+            video_out = _with(base, ".mp4")
+            assemble.mux_video(input_path, info, audio_out, video_out)
+        files["video"] = video_out.name
+    cues = [
+        (r.placement.start_ms, r.placement.end_ms, r.translated.text)
+        if r.placement is not None
+        else (r.translated.line.start_ms, r.translated.line.end_ms, r.translated.text)
+        for r in rendered
+    ]
+    files.update(write_subtitles(cues, base))
+    return TargetOutputs(language=target, files=files, loudness=measured)
+
+
+def write_subtitles(cues: Sequence[tuple[int, int, str]], base: Path) -> dict[str, str]:
+    srt, vtt = assemble.write_subtitles(cues, base)
+    return {"subtitles_srt": srt.name, "subtitles_vtt": vtt.name}
+
+
+def source_cues(analysis: SourceAnalysis) -> list[tuple[int, int, str]]:
+    return [(ln.start_ms, ln.end_ms, ln.text) for ln in analysis.lines]
+
+
+def _with(base: Path, suffix: str) -> Path:
+    """`base` + `suffix` ("clip.es" + ".mp4"); Path.with_suffix would replace the ".es"."""
+    return base.parent / f"{base.name}{suffix}"
