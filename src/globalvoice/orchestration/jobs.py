@@ -1,0 +1,35 @@
+"""What the API hands to orchestration: a dub job (references only) and the launcher protocol."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["DubJob", "DubLauncher", "output_prefix", "workflow_id"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DubJob:
+    dub_id: str
+    tenant_id: str
+    upload_key: str  # object key of the source media in the blob store
+    filename: str  # the user's file name, for output names
+    targets: list[str]
+    source: str | None = None  # None = detect
+    options: dict[str, float] = field(default_factory=dict)  # PipelineSettings overrides
+
+
+def workflow_id(dub_id: str) -> str:
+    return f"dub-{dub_id}"
+
+
+def output_prefix(tenant_id: str, dub_id: str) -> str:
+    return f"dubs/{tenant_id}/{dub_id}/"
+
+
+class DubLauncher(Protocol):
+    async def start(self, job: DubJob) -> str:
+        """Start the dub's workflow; returns its workflow id. Idempotent per dub id."""
+        ...
+
+    async def cancel(self, dub_id: str) -> None:
+        """Ask the dub's workflow to stop; a no-op when it has already finished."""
+        ...
