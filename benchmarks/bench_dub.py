@@ -165,7 +165,7 @@ def run_child(input_path: Path, target: str, result_path: Path) -> None:
         load_wall, load_cpu = time.perf_counter() - start_wall, _cpu_s() - start_cpu
         rss_after_load_mib = RssSampler._rss_kib() / 1024
         with tempfile.TemporaryDirectory(prefix="gv-bench-run-") as tmp:
-            cache = ArtifactCache(Path(tmp), enabled=False)  # nothing cached, nothing reused
+            cache = ArtifactCache.local(Path(tmp), enabled=False)  # nothing cached, nothing reused
             request = DubRequest(
                 input_path=input_path, targets=(target,), out_dir=Path(tmp) / "out"
             )

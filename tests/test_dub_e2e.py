@@ -40,7 +40,7 @@ def dub(
     cache: ArtifactCache | None = None,
 ) -> dict[str, Any]:
     request = DubRequest(input_path=path, targets=tuple(targets), out_dir=out)
-    cache = cache or ArtifactCache(out.parent / "cache")
+    cache = cache or ArtifactCache.local(out.parent / "cache")
     return run_local(request, engines=engines, settings=settings.pipeline, cache=cache).manifest
 
 
@@ -244,7 +244,7 @@ def test_unchanged_input_is_not_recomputed(
     counting = DubEngines(
         vad=engines.vad, stt=engines.stt, mt=engines.mt, tts=CountingTts(engines.tts)
     )  # type: ignore[arg-type]
-    cache = ArtifactCache(tmp_path / "cache")
+    cache = ArtifactCache.local(tmp_path / "cache")
     first = dub(media / "speech" / "jfk.flac", ["es"], tmp_path / "a", counting, settings, cache)
     assert calls, "first run synthesized nothing"
     calls.clear()

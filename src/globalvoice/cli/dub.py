@@ -46,7 +46,7 @@ def run_dub(
     with console.status("Loading models (offline)..."):
         engines = build_engines(settings)
     request = DubRequest(input_path=input_path, targets=targets, out_dir=out_dir, source=source)
-    cache = ArtifactCache(settings.cache_dir, enabled=use_cache)
+    cache = ArtifactCache.local(settings.cache_dir, enabled=use_cache)
     with RichProgress(console) as progress:
         result = run_local(
             request, engines=engines, settings=settings.pipeline, cache=cache, progress=progress

@@ -5,11 +5,14 @@ from typing import ClassVar
 __all__ = [
     "ConfigError",
     "GlobalVoiceError",
+    "IdempotencyConflict",
     "MediaUnreadable",
     "ModelNotAvailable",
     "NoAudioTrack",
+    "NotFound",
     "OutputNotWritable",
     "RetryableError",
+    "StorageUnavailable",
     "UnsafeMedia",
     "UnsupportedLanguage",
     "UserFacingError",
@@ -65,3 +68,21 @@ class OutputNotWritable(UserFacingError):
 
 class ModelNotAvailable(ConfigError):
     code: ClassVar[str] = "model.missing"
+
+
+class StorageUnavailable(RetryableError):
+    """The object store or the database could not be reached, or answered with a server error."""
+
+    code: ClassVar[str] = "storage.unavailable"
+
+
+class IdempotencyConflict(UserFacingError):
+    """An idempotency key was reused for a different request."""
+
+    code: ClassVar[str] = "idempotency.conflict"
+
+
+class NotFound(UserFacingError):
+    """The tenant has no such resource (another tenant's resource reads the same)."""
+
+    code: ClassVar[str] = "not_found"

@@ -1,62 +1,69 @@
-"""A local artifact cache keyed by derivation key: an unchanged input is never recomputed."""
+"""A content-addressed artifact cache keyed by derivation key: an unchanged input is never
+recomputed. It lives in any `BlobStore`: a local directory for the CLI, the bucket for workers."""
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from globalvoice.domain.audio import Pcm
+from globalvoice.storage.blobs import BlobStore, LocalBlobStore
 
 __all__ = ["ArtifactCache"]
 
 
 class ArtifactCache:
-    def __init__(self, root: Path, *, enabled: bool = True) -> None:
-        self._root = root / "artifacts"
+    """Objects at `<prefix><k[:2]>/<k>.json|.npz`; locally `<root>/artifacts/<k[:2]>/<k>...`."""
+
+    def __init__(
+        self, store: BlobStore, *, enabled: bool = True, prefix: str = "artifacts/"
+    ) -> None:
+        self.store = store
+        self._prefix = prefix
         self._enabled = enabled
         self.hits = 0
         self.misses = 0
 
-    def _path(self, key: str, suffix: str) -> Path:
-        return self._root / key[:2] / f"{key}{suffix}"
+    @classmethod
+    def local(cls, root: Path, *, enabled: bool = True) -> "ArtifactCache":
+        """The CLI's cache: files under `root/artifacts`."""
+        return cls(LocalBlobStore(root), enabled=enabled)
 
-    def _write_atomic(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).replace(path)
+    def object_key(self, key: str, suffix: str) -> str:
+        """The object key of derivation key `key` (suffix '.json' or '.npz')."""
+        return f"{self._prefix}{key[:2]}/{key}{suffix}"
+
+    def _get(self, key: str, suffix: str) -> bytes | None:
+        data = self.store.get_bytes(self.object_key(key, suffix)) if self._enabled else None
+        if data is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return data
 
     def get_json(self, key: str) -> Any | None:
-        path = self._path(key, ".json")
-        if not self._enabled or not path.exists():
-            self.misses += 1
-            return None
-        self.hits += 1
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = self._get(key, ".json")
+        return None if data is None else json.loads(data)
 
     def put_json(self, key: str, value: Any) -> None:
         if self._enabled:
-            self._write_atomic(self._path(key, ".json"), json.dumps(value).encode())
+            data = json.dumps(value).encode()
+            self.store.put_bytes(
+                self.object_key(key, ".json"), data, content_type="application/json"
+            )
 
     def get_pcm(self, key: str) -> Pcm | None:
-        path = self._path(key, ".npz")
-        if not self._enabled or not path.exists():
-            self.misses += 1
+        data = self._get(key, ".npz")
+        if data is None:
             return None
-        self.hits += 1
-        with np.load(path) as data:
-            return Pcm(samples=data["samples"].astype(np.float32), rate_hz=int(data["rate_hz"]))
+        with np.load(io.BytesIO(data)) as arrays:
+            return Pcm(samples=arrays["samples"].astype(np.float32), rate_hz=int(arrays["rate_hz"]))
 
     def put_pcm(self, key: str, pcm: Pcm) -> None:
         if not self._enabled:
             return
-        path = self._path(key, ".npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, samples=pcm.samples, rate_hz=np.int64(pcm.rate_hz))
-        Path(tmp).replace(path)
+        buffer = io.BytesIO()
+        np.savez(buffer, samples=pcm.samples, rate_hz=np.int64(pcm.rate_hz))
+        self.store.put_bytes(self.object_key(key, ".npz"), buffer.getvalue())
