@@ -6,6 +6,7 @@ service can run each step on a different worker with only references between the
 """
 
 import hashlib
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "check_targets",
     "file_digest",
     "finish_target",
+    "passthrough_target",
     "synthesize_target",
     "translate_target",
 ]
@@ -288,6 +290,17 @@ def finish_target(
     ]
     files.update(write_subtitles(cues, base))
     return TargetOutputs(language=target, files=files, loudness=measured)
+
+
+def passthrough_target(
+    input_path: Path, analysis: SourceAnalysis, out_dir: Path, *, stem: str, target: str
+) -> TargetOutputs:
+    """No speech to dub: the source unchanged, with empty subtitles."""
+    copy = out_dir / f"{stem}.{target}{input_path.suffix}"
+    shutil.copyfile(input_path, copy)
+    files = {"video" if analysis.info.has_video else "audio": copy.name}
+    files.update(write_subtitles([], out_dir / f"{stem}.{target}"))
+    return TargetOutputs(language=target, files=files, loudness=None)
 
 
 def write_subtitles(cues: Sequence[tuple[int, int, str]], base: Path) -> dict[str, str]:

@@ -1,7 +1,6 @@
 """Run the whole dub in one process (the CLI's runner). Outputs appear only when complete."""
 
 import json
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,11 +159,10 @@ def _dub_target(
 ) -> tuple[LanguageResult, list[Artifact]]:
     stem = request.input_path.stem
     if not analysis.lines:  # no speech: the source unchanged, with empty subtitles
-        copy = staging / f"{stem}.{target}{request.input_path.suffix}"
-        shutil.copyfile(request.input_path, copy)
-        files = {"video" if analysis.info.has_video else "audio": copy.name}
-        files.update(dub.write_subtitles([], staging / f"{stem}.{target}"))
-        produced = [Artifact(language=target, kind=k, path=p) for k, p in files.items()]
+        passed = dub.passthrough_target(
+            request.input_path, analysis, staging, stem=stem, target=target
+        )
+        produced = [Artifact(language=target, kind=k, path=p) for k, p in passed.files.items()]
         return LanguageResult(language=target, route="none", rendered=(), loudness=None), produced
     translated = dub.translate_target(
         analysis, target, translator=engines.mt, cache=cache, clock=clock, progress=progress
