@@ -10,7 +10,7 @@ from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
 
-__all__ = ["build_mt", "build_stt", "build_tts", "build_vad"]
+__all__ = ["build_mt", "build_stt", "build_tts", "build_vad", "tts_languages"]
 
 
 def _faster_whisper(config: Any, cache_dir: Path) -> SpeechToText:
@@ -52,3 +52,12 @@ def build_vad(_settings: Settings) -> VoiceActivityDetector:
     from globalvoice.engines.vad.silero import SileroVad
 
     return SileroVad()
+
+
+def tts_languages(settings: Settings) -> frozenset[str]:
+    """The languages the configured TTS speaks, known without loading its weights."""
+    if settings.tts.kind == "tts.kokoro":
+        from globalvoice.engines.tts.kokoro import KOKORO_LANGUAGES
+
+        return frozenset(KOKORO_LANGUAGES)
+    return frozenset(build_tts(settings).languages())
