@@ -18,7 +18,7 @@ class DubJob:
 
 
 def workflow_id(dub_id: str) -> str:
-    return f"dub-{dub_id}"
+    return f"globalvoice-{dub_id}"
 
 
 def output_prefix(tenant_id: str, dub_id: str) -> str:

@@ -1,0 +1,212 @@
+"""The dub's activities: each runs one step of `globalvoice.pipeline.dub` on its pool's worker.
+
+Inputs come from the blob store by key, outputs go back to it; the per-line artifact cache lives
+in the same store, so an activity retried on another worker skips every finished line.
+"""
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from globalvoice.config.settings import PipelineSettings
+from globalvoice.domain.errors import ConfigError, UserFacingError
+from globalvoice.engines.base import EngineInfo
+from globalvoice.orchestration.context import WorkerContext
+from globalvoice.orchestration.jobs import DubJob
+from globalvoice.orchestration.messages import Analysed, TargetInput, TargetResult, work_key
+from globalvoice.orchestration.publish import publish_outputs
+from globalvoice.orchestration.reporting import ActivityReporter, keep_alive, publish_status
+from globalvoice.pipeline import codec, dub
+from globalvoice.pipeline.timing import StageClock
+
+__all__ = ["DubActivities"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def user_errors_are_final(fn: Callable[P, R]) -> Callable[P, R]:
+    """Bad input or configuration fails at once with the user-facing message; the rest retry."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (UserFacingError, ConfigError) as err:
+            raise ApplicationError(err.user_message, type=err.code, non_retryable=True) from err
+
+    return wrapper
+
+
+def _engine(info: EngineInfo) -> dict[str, str]:
+    return {"name": info.name, "model": info.model_id, "licence": info.licence}
+
+
+class DubActivities:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self._ctx = ctx
+
+    def _pipeline(self, job: DubJob) -> PipelineSettings:
+        return self._ctx.settings.pipeline.model_copy(update=job.options)
+
+    @contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        self._ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._ctx.scratch_dir) as work:
+            yield Path(work)
+
+    def _fetch(self, key: str, path: Path) -> Path:
+        if not self._ctx.store.download(key, path):
+            raise ApplicationError(f"Missing object {key}", type="storage.missing")
+        return path
+
+    def _source(self, job: DubJob, work: Path) -> Path:
+        return self._fetch(job.upload_key, work / f"source{Path(job.filename).suffix.lower()}")
+
+    @activity.defn(name="analyse")
+    @user_errors_are_final
+    def analyse(self, job: DubJob) -> Analysed:
+        ctx, clock = self._ctx, StageClock()
+        publish_status(ctx, job.dub_id, "running")
+        reporter = ActivityReporter(ctx, job.dub_id)
+        with keep_alive(), self._scratch() as work:
+            analysis = dub.analyse_source(
+                self._source(job, work),
+                source=job.source,
+                targets=job.targets,
+                vad=ctx.vad(),
+                stt=ctx.stt(),
+                translator=ctx.mt(),
+                tts=ctx.tts(),
+                settings=self._pipeline(job),
+                cache=ctx.cache,
+                clock=clock,
+                progress=reporter,
+            )
+        reporter.flush()
+        key = work_key(job, "analysis.json")
+        ctx.store.put_bytes(key, codec.dump(analysis), "application/json")
+        return Analysed(
+            analysis_key=key,
+            source_language=analysis.source_language,
+            line_count=len(analysis.lines),
+            engines={"vad": _engine(ctx.vad().info), "stt": _engine(ctx.stt().info)},
+            times=list(clock.times),
+        )
+
+    def _bytes(self, key: str) -> bytes:
+        data = self._ctx.store.get_bytes(key)
+        if data is None:
+            raise ApplicationError(f"Missing object {key}", type="storage.missing")
+        return data
+
+    def _analysis(self, key: str) -> dub.SourceAnalysis:
+        return codec.load_analysis(self._bytes(key))
+
+    @activity.defn(name="translate")
+    @user_errors_are_final
+    def translate(self, step: TargetInput) -> TargetResult:
+        ctx, clock, job = self._ctx, StageClock(), step.job
+        analysis = self._analysis(step.analysis_key)
+        reporter = ActivityReporter(ctx, job.dub_id)
+        with keep_alive():
+            translated = dub.translate_target(
+                analysis,
+                step.target,
+                translator=ctx.mt(),
+                cache=ctx.cache,
+                clock=clock,
+                progress=reporter,
+            )
+        reporter.flush()
+        key = work_key(job, f"{step.target}.translated.json")
+        ctx.store.put_bytes(key, codec.dump(translated), "application/json")
+        source = analysis.source_language
+        route = ctx.mt().route(source, step.target) if source != step.target else "none"
+        return TargetResult(
+            target=step.target,
+            key=key,
+            route=route,
+            engine=_engine(ctx.mt().info),
+            times=list(clock.times),
+        )
+
+    @activity.defn(name="synthesize")
+    @user_errors_are_final
+    def synthesize(self, step: TargetInput) -> TargetResult:
+        ctx, clock, job = self._ctx, StageClock(), step.job
+        analysis = self._analysis(step.analysis_key)
+        translated = codec.load_translated(self._bytes(step.translated_key))
+        reporter = ActivityReporter(ctx, job.dub_id)
+        with keep_alive(), self._scratch() as work:
+            speech = work / "speech.wav"
+            rendered = dub.synthesize_target(
+                analysis,
+                translated,
+                speech,
+                tts=ctx.tts(),
+                settings=self._pipeline(job),
+                cache=ctx.cache,
+                clock=clock,
+                progress=reporter,
+            )
+            speech_key = work_key(job, f"{step.target}.speech.wav")
+            ctx.store.put_file(speech_key, speech, "audio/wav")
+        reporter.flush()
+        key = work_key(job, f"{step.target}.rendered.json")
+        ctx.store.put_bytes(key, codec.dump(rendered), "application/json")
+        return TargetResult(
+            target=step.target,
+            key=key,
+            speech_key=speech_key,
+            engine=_engine(ctx.tts().info),
+            times=list(clock.times),
+        )
+
+    @activity.defn(name="assemble")
+    @user_errors_are_final
+    def assemble(self, step: TargetInput) -> TargetResult:
+        ctx, clock, job = self._ctx, StageClock(), step.job
+        analysis = self._analysis(step.analysis_key)
+        with keep_alive(), self._scratch() as work:
+            source = self._source(job, work)
+            out_dir = work / "out"
+            out_dir.mkdir()
+            stem = Path(job.filename).stem
+            if not analysis.lines:
+                outputs = dub.passthrough_target(
+                    source, analysis, out_dir, stem=stem, target=step.target
+                )
+                keys = publish_outputs(self._ctx, job, step.target, out_dir, outputs.files)
+                return TargetResult(target=step.target, key="", outputs=keys)
+            outputs = dub.finish_target(
+                source,
+                analysis,
+                codec.load_rendered(self._bytes(step.rendered_key)),
+                self._fetch(step.speech_key, work / "speech.wav"),
+                out_dir,
+                stem=stem,
+                target=step.target,
+                settings=self._pipeline(job),
+                clock=clock,
+            )
+            keys = publish_outputs(ctx, job, step.target, out_dir, outputs.files)
+        ctx.events.publish(
+            job.dub_id,
+            {"type": "progress", "stage": "assemble", "language": step.target, "done": 1},
+        )
+        loudness = outputs.loudness
+        return TargetResult(
+            target=step.target,
+            key=step.rendered_key,
+            outputs=keys,
+            loudness_lufs=loudness.integrated_lufs if loudness else None,
+            true_peak_dbtp=loudness.true_peak_dbtp if loudness else None,
+            times=list(clock.times),
+        )

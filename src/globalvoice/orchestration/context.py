@@ -1,0 +1,62 @@
+"""What a worker process holds: storage, events, database and the engines its pools need."""
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from globalvoice.config.settings import Settings
+from globalvoice.engines import registry
+from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.stt.protocol import SpeechToText
+from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.engines.vad.protocol import VoiceActivityDetector
+from globalvoice.storage.blobs import BlobStore
+from globalvoice.storage.cache import ArtifactCache
+from globalvoice.storage.events import EventBus
+
+__all__ = ["WorkerContext"]
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    store: BlobStore
+    sessions: sessionmaker[Session]
+    events: EventBus
+    scratch_dir: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _vad: VoiceActivityDetector | None = None
+    _stt: SpeechToText | None = None
+    _mt: Translator | None = None
+    _tts: Synthesizer | None = None
+
+    @property
+    def cache(self) -> ArtifactCache:
+        return ArtifactCache(self.store)
+
+    # Engines load on first use, so a worker loads only what its pools run.
+    def vad(self) -> VoiceActivityDetector:
+        with self._lock:
+            if self._vad is None:
+                self._vad = registry.build_vad(self.settings)
+            return self._vad
+
+    def stt(self) -> SpeechToText:
+        with self._lock:
+            if self._stt is None:
+                self._stt = registry.build_stt(self.settings)
+            return self._stt
+
+    def mt(self) -> Translator:
+        with self._lock:
+            if self._mt is None:
+                self._mt = registry.build_mt(self.settings)
+            return self._mt
+
+    def tts(self) -> Synthesizer:
+        with self._lock:
+            if self._tts is None:
+                self._tts = registry.build_tts(self.settings)
+            return self._tts

@@ -1,0 +1,53 @@
+"""What activities take and return: references to objects in the blob store, never media."""
+
+from dataclasses import dataclass, field
+
+from globalvoice.orchestration.jobs import DubJob
+from globalvoice.pipeline.timing import StageTime
+
+__all__ = ["Analysed", "FinishInput", "TargetInput", "TargetResult", "work_key"]
+
+
+def work_key(job: DubJob, name: str) -> str:
+    return f"dubs/{job.tenant_id}/{job.dub_id}/work/{name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Analysed:
+    analysis_key: str
+    source_language: str
+    line_count: int
+    engines: dict[str, dict[str, str]]
+    times: list[StageTime]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetInput:
+    job: DubJob
+    analysis_key: str
+    target: str
+    translated_key: str = ""
+    rendered_key: str = ""
+    speech_key: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetResult:
+    target: str
+    key: str  # the JSON this step wrote (translation or rendering)
+    route: str = ""
+    speech_key: str = ""
+    engine: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # artifact kind -> object key
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    times: list[StageTime] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinishInput:
+    job: DubJob
+    analysed: Analysed
+    targets: list[TargetResult]  # one finished (assembled) result per target
+    translations: list[TargetResult]
+    renders: list[TargetResult]

@@ -1,0 +1,89 @@
+"""Progress from inside an activity: live events, the dub's database row, Temporal heartbeats."""
+
+import contextvars
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from temporalio import activity
+
+from globalvoice.domain.progress import StageProgress
+from globalvoice.orchestration.context import WorkerContext
+from globalvoice.storage.db import repo
+from globalvoice.storage.db.models import DubStatus
+
+__all__ = ["ActivityReporter", "keep_alive", "publish_status"]
+
+_DB_EVERY_S = 1.0
+
+
+class ActivityReporter:
+    """A ProgressSink: events go out live; the database row is updated at most once a second."""
+
+    def __init__(self, ctx: WorkerContext, dub_id: str) -> None:
+        self._ctx = ctx
+        self._dub_id = dub_id
+        self._last_db = 0.0
+        self._pending: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, event: StageProgress) -> None:
+        key = f"{event.stage}:{event.language}" if event.language else event.stage
+        entry = {
+            "stage": event.stage,
+            "language": event.language,
+            "done": event.done,
+            "total": event.total,
+        }
+        self._ctx.events.publish(self._dub_id, {"type": "progress", **entry})
+        self._pending[key] = entry
+        now = time.monotonic()
+        if now - self._last_db >= _DB_EVERY_S or event.done >= event.total:
+            self.flush()
+            self._last_db = now
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        with self._ctx.sessions.begin() as session:
+            for entry in self._pending.values():
+                repo.update_dub_progress(
+                    session,
+                    self._dub_id,
+                    entry["stage"],
+                    entry["language"] or "",
+                    done=entry["done"],
+                    total=entry["total"],
+                )
+        self._pending = {}
+
+
+def publish_status(ctx: WorkerContext, dub_id: str, status: DubStatus, **fields: Any) -> None:
+    """Record the dub's status in the database, then announce it."""
+    with ctx.sessions.begin() as session:
+        repo.update_dub_status(session, dub_id, status, **fields)
+    ctx.events.publish(dub_id, {"type": "status", "status": status, **fields})
+
+
+@contextmanager
+def keep_alive(every_s: float = 2.0) -> Iterator[None]:
+    """Heartbeat from a side thread while the activity works (model loads report no progress).
+
+    The worker that runs the activity is alive while this beats; if it dies, the heartbeat
+    timeout hands the activity to another worker, which resumes from the cached lines.
+    """
+    stop = threading.Event()
+    context = contextvars.copy_context()  # activity.heartbeat finds its activity here
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            activity.heartbeat()
+
+    thread = threading.Thread(target=context.run, args=(beat,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
