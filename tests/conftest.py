@@ -92,3 +92,31 @@ def lj_minute(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def out_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "out"
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real S3 server (SeaweedFS `weed mini`) on free loopback ports, for the whole session.
+
+    Yields a `tests.services.SeaweedFS` (endpoint_url, access/secret keys, region, client()).
+    """
+    from tests.services import start_seaweedfs
+
+    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated to head, for the session (dropped at the end).
+
+    Skips when no server answers at GV_TEST_POSTGRES_URL (default postgres@127.0.0.1:5432).
+    """
+    from globalvoice.storage.db.session import migrate
+    from tests.services import postgres_database, postgres_unreachable
+
+    if reason := postgres_unreachable():
+        pytest.skip(reason)
+    with postgres_database() as url:
+        migrate(url)
+        yield url
