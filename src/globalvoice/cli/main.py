@@ -1,10 +1,10 @@
-"""`globalvoice`: dub, languages, doctor. The one place errors become messages and exit codes."""
+"""`globalvoice` commands. The one place errors become messages and exit codes."""
 
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -73,6 +73,68 @@ def doctor() -> None:
 
     if not run_doctor(console):
         raise typer.Exit(1)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for the service.")
+app.add_typer(keys_app, name="keys")
+
+
+def _pools(value: str) -> tuple[Any, ...]:
+    from globalvoice.cli.service import parse_pools
+
+    try:
+        return parse_pools(value)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="worker pools to run in this process: all, none, or stt,mt,tts,media"),
+    ] = None,
+) -> None:
+    """Run the HTTP API. With no configuration: embedded database, storage, Temporal, workers."""
+    from globalvoice.cli.service import run_serve
+    from globalvoice.config.settings import Settings
+
+    settings = Settings()
+    if host is not None:
+        settings.service.host = host
+    if port is not None:
+        settings.service.port = port
+    default = "all" if settings.service.temporal_address is None else "none"
+    choice = workers or default
+    pools = () if choice == "none" else _pools(choice)
+    run_serve(settings, pools=pools, console=console)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="pools to serve: all, or stt,mt,tts,media")] = "all",
+) -> None:
+    """Run workers for some pools (set GV_SERVICE__TEMPORAL_ADDRESS and the shared stores)."""
+    from globalvoice.cli.service import run_worker
+    from globalvoice.config.settings import Settings
+
+    run_worker(Settings(), pools=_pools(queues), console=console)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="tenant name (created if new)")],
+    name: Annotated[str, typer.Option(help="a label for the key")] = "default",
+) -> None:
+    """Create an API key for a tenant; the key is shown once and stored only as a hash."""
+    from globalvoice.cli.service import create_key
+    from globalvoice.config.settings import Settings
+
+    tenant_id, key = create_key(Settings(), tenant=tenant, name=name)
+    console.print(f"tenant {tenant_id}: new API key (shown once, keep it secret):")
+    print(key)  # noqa: T201 - the key goes to stdout so scripts can capture it
 
 
 def run() -> None:
