@@ -1,0 +1,66 @@
+"""ArtifactCache over a local folder (the CLI's layout) and over a real S3 bucket."""
+
+import secrets
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from globalvoice.domain.audio import Pcm
+from globalvoice.storage.blobs import LocalBlobStore, S3BlobStore
+from globalvoice.storage.cache import ArtifactCache
+from tests.services import SeaweedFS
+
+
+@pytest.fixture(params=["local", "s3"])
+def cache(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactCache:
+    if request.param == "local":
+        return ArtifactCache.local(tmp_path)
+    server: SeaweedFS = request.getfixturevalue("seaweedfs")
+    store = S3BlobStore(
+        endpoint_url=server.endpoint_url,
+        bucket=f"gv-cache-{secrets.token_hex(6)}",
+        region=server.region,
+        access_key_id=server.access_key_id,
+        secret_access_key=server.secret_access_key,
+    )
+    return ArtifactCache(store)
+
+
+def test_json_and_pcm_round_trip(cache: ArtifactCache) -> None:
+    key = "ab" + secrets.token_hex(31)
+    assert cache.get_json(key) is None
+    cache.put_json(key, {"lines": [{"text": "olá", "start_ms": 0}]})
+    assert cache.get_json(key) == {"lines": [{"text": "olá", "start_ms": 0}]}
+    samples = np.linspace(-1, 1, 24_000, dtype=np.float32)
+    assert cache.get_pcm(key) is None
+    cache.put_pcm(key, Pcm(samples=samples, rate_hz=24_000))
+    pcm = cache.get_pcm(key)
+    assert pcm is not None and pcm.rate_hz == 24_000
+    np.testing.assert_array_equal(pcm.samples, samples)
+    assert (cache.hits, cache.misses) == (2, 2)
+    assert cache.store.list_keys("artifacts/") == [
+        f"artifacts/ab/{key}.json",
+        f"artifacts/ab/{key}.npz",
+    ]
+
+
+def test_local_layout_is_the_clis(tmp_path: Path) -> None:
+    cache = ArtifactCache.local(tmp_path)
+    cache.put_json("cafe01", [1, 2])
+    assert (tmp_path / "artifacts" / "ca" / "cafe01.json").read_text() == "[1, 2]"
+    assert ArtifactCache(LocalBlobStore(tmp_path)).get_json("cafe01") == [1, 2]
+    other = ArtifactCache(LocalBlobStore(tmp_path), prefix="elsewhere/")
+    other.put_json("cafe01", [3])
+    assert (tmp_path / "elsewhere" / "ca" / "cafe01.json").exists()
+
+
+def test_disabled_cache_neither_reads_nor_writes(tmp_path: Path) -> None:
+    ArtifactCache.local(tmp_path).put_json("beef", {"x": 1})
+    cache = ArtifactCache.local(tmp_path, enabled=False)
+    assert cache.get_json("beef") is None
+    cache.put_json("feed", {"y": 2})
+    cache.put_pcm("feed", Pcm(samples=np.zeros(10, dtype=np.float32), rate_hz=16_000))
+    assert cache.get_pcm("feed") is None
+    assert (cache.hits, cache.misses) == (0, 2)
+    assert not (tmp_path / "artifacts" / "fe").exists()
