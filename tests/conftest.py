@@ -120,3 +120,158 @@ def postgres_url() -> Iterator[str]:
     with postgres_database() as url:
         migrate(url)
         yield url
+
+
+# ---------------------------------------------------------------- API (tests/test_api_*.py)
+
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from globalvoice.api.app import create_app  # noqa: E402
+from globalvoice.api.context import ApiContext, LanguageSupport  # noqa: E402
+from globalvoice.config.settings import ServiceSettings  # noqa: E402
+from globalvoice.orchestration.jobs import DubJob, workflow_id  # noqa: E402
+from globalvoice.storage.blobs import BlobStore, LocalBlobStore  # noqa: E402
+from globalvoice.storage.db import repo  # noqa: E402
+from globalvoice.storage.db.session import make_engine, migrate, session_factory  # noqa: E402
+from globalvoice.storage.events import LocalEventBus  # noqa: E402
+
+API_MAX_UPLOAD = 4 << 20
+API_MAX_MULTIPART = 2 << 20
+# What the embedded engines offer (Kokoro voices; Bergamot/Apertium routes), as the serve
+# command reports them, without loading any model.
+API_LANGUAGES = LanguageSupport(
+    targets=frozenset({"en", "es", "fr", "it", "pt"}),
+    pairs=frozenset({("en", "pt"), ("pt", "en"), ("en", "es"), ("es", "en"), ("pt", "es")}),
+)
+
+
+class RecordingLauncher:
+    """Stands in for Temporal in the API tests: records the jobs the API starts and cancels.
+
+    The API's contract ends at the DubLauncher protocol; the end-to-end tests run the real
+    Temporal workflow and workers.
+    """
+
+    def __init__(self) -> None:
+        self.started: list[DubJob] = []
+        self.cancelled: list[str] = []
+        self.fail_start = False
+
+    async def start(self, job: DubJob) -> str:
+        if self.fail_start:
+            raise RuntimeError("Temporal is unreachable")
+        self.started.append(job)
+        return workflow_id(job.dub_id)
+
+    async def cancel(self, dub_id: str) -> None:
+        self.cancelled.append(dub_id)
+
+
+@dataclass(frozen=True)
+class ApiTenant:
+    id: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass
+class ApiHarness:
+    client: TestClient
+    context: ApiContext
+    launcher: RecordingLauncher
+    events: LocalEventBus
+    a: ApiTenant
+    b: ApiTenant
+    uploads: dict[str, bytes] = field(default_factory=dict)
+
+    def upload(self, data: bytes | Path, tenant: ApiTenant | None = None, name: str = "") -> str:
+        """Announce a file, PUT it through the API, return the upload id."""
+        tenant = tenant or self.a
+        body = data.read_bytes() if isinstance(data, Path) else data
+        filename = name or (data.name if isinstance(data, Path) else "clip.bin")
+        ticket = self.client.post(
+            "/v1/uploads",
+            json={"filename": filename, "size_bytes": len(body)},
+            headers=tenant.headers,
+        )
+        assert ticket.status_code == 201, ticket.text
+        put = self.client.put(
+            f"/v1/uploads/{ticket.json()['id']}/content", content=body, headers=tenant.headers
+        )
+        assert put.status_code == 200, put.text
+        return str(ticket.json()["id"])
+
+    def create_dub(self, upload_id: str, tenant: ApiTenant | None = None, **body: Any) -> Any:
+        body = {"target_languages": ["pt"], "source_language": "en", **body}
+        response = self.client.post(
+            "/v1/dubs", json={"upload_id": upload_id, **body}, headers=(tenant or self.a).headers
+        )
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def dub_count(self, tenant: ApiTenant | None = None) -> int:
+        with self.context.sessions.begin() as session:
+            rows, _ = repo.list_dubs(session, (tenant or self.a).id, limit=100)
+            return len(rows)
+
+
+def build_api(tmp_path: Path, store: BlobStore | None = None) -> ApiHarness:
+    """The API over SQLite and a folder (or `store`) in `tmp_path`, with two tenants."""
+    url = f"sqlite:///{tmp_path / 'gv.db'}"
+    migrate(url)
+    sessions = session_factory(make_engine(url))
+    tenants = []
+    with sessions.begin() as session:
+        for name in ("acme", "globex"):
+            tenant = repo.create_tenant(session, name)
+            tenants.append(ApiTenant(tenant.id, repo.create_api_key(session, tenant.id, "t")[1]))
+    launcher, events = RecordingLauncher(), LocalEventBus()
+    context = ApiContext(
+        settings=ServiceSettings(
+            data_dir=tmp_path,
+            max_upload_bytes=API_MAX_UPLOAD,
+            max_multipart_bytes=API_MAX_MULTIPART,
+            public_url="http://testserver",
+        ),
+        sessions=sessions,
+        store=store or LocalBlobStore(tmp_path / "objects"),
+        events=events,
+        launcher=launcher,
+        languages=API_LANGUAGES,
+        keepalive_s=0.3,
+    )
+    client = TestClient(create_app(context), raise_server_exceptions=False)
+    return ApiHarness(client, context, launcher, events, tenants[0], tenants[1])
+
+
+@pytest.fixture()
+def api(tmp_path: Path) -> Iterator[ApiHarness]:
+    harness = build_api(tmp_path)
+    with harness.client:
+        yield harness
+
+
+@pytest.fixture(scope="session")
+def speech_clip(media: Path) -> Path:
+    """11 s of real English speech (FLAC, 1.1 MB)."""
+    return media / "speech" / "jfk.flac"
+
+
+@pytest.fixture(scope="session")
+def talking_video(media: Path) -> Path:
+    """A real 3 s talking-head clip (MPEG-1 video with MP2 audio)."""
+    return media / "video" / "grid" / "bbaf2n.mpg"
+
+
+@pytest.fixture(scope="session")
+def silent_video(talking_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The talking-head clip with its audio track removed."""
+    out = tmp_path_factory.mktemp("silent") / "silent.mp4"
+    ffmpeg("-i", str(talking_video), "-an", "-c:v", "libx264", "-preset", "ultrafast", str(out))
+    return out
