@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from globalvoice.config.settings import Settings
+from globalvoice.domain.errors import ConfigError
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.devserver import EmbeddedTemporal
 from globalvoice.orchestration.launcher import TemporalLauncher
@@ -24,7 +25,7 @@ from globalvoice.storage.blobs import BlobStore, build_blob_store
 from globalvoice.storage.db.session import make_engine, migrate, session_factory
 from globalvoice.storage.events import EventBus, build_event_bus
 
-__all__ = ["ServiceRuntime", "open_runtime"]
+__all__ = ["ServiceRuntime", "connect_temporal", "open_runtime"]
 
 
 @dataclass
@@ -36,6 +37,21 @@ class ServiceRuntime:
     client: Client
     launcher: TemporalLauncher
     temporal: EmbeddedTemporal | None
+
+
+async def connect_temporal(address: str, namespace: str, *, timeout_s: float = 60.0) -> Client:
+    """Connect, waiting while a starting (or restarting) server is not healthy yet."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            return await Client.connect(address, namespace=namespace)
+        except RuntimeError as err:  # the SDK's bridge reports connect failures this way
+            if asyncio.get_running_loop().time() > deadline:
+                raise ConfigError(
+                    f"Cannot reach Temporal at {address}: {err}. Check "
+                    "GV_SERVICE__TEMPORAL_ADDRESS, or unset it to run the embedded server."
+                ) from err
+            await asyncio.sleep(0.5)
 
 
 @asynccontextmanager
@@ -59,7 +75,7 @@ async def open_runtime(
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gv-activity")
     tasks: list[asyncio.Task[None]] = []
     try:
-        client = await Client.connect(address, namespace=service.temporal_namespace)
+        client = await connect_temporal(address, service.temporal_namespace)
         sessions = session_factory(engine)
         ctx = WorkerContext(
             settings=settings,
