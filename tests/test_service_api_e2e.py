@@ -39,8 +39,8 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[str, ServiceRuntime
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
-        while not server.started:  # uvicorn exposes no event for this
-            await asyncio.sleep(0.05)  # noqa: ASYNC110
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
+            await asyncio.sleep(0.05)
         try:
             yield f"http://127.0.0.1:{port}", rt
         finally:
