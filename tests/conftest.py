@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -275,3 +276,19 @@ def silent_video(talking_video: Path, tmp_path_factory: pytest.TempPathFactory) 
     out = tmp_path_factory.mktemp("silent") / "silent.mp4"
     ffmpeg("-i", str(talking_video), "-an", "-c:v", "libx264", "-preset", "ultrafast", str(out))
     return out
+
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the process here: temporalio's runtime can abort at interpreter exit (PyGILState_Release,
+    exit 134) after every test passed; pytest has printed its summary by now."""
+    if _exit_status and "temporalio" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])
