@@ -124,29 +124,32 @@ def postgres_url() -> Iterator[str]:
 
 
 # ---------------------------------------------------------------- API (tests/test_api_*.py)
+# The service packages are imported lazily, so the tests of the CLI need no service extras.
 
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
-from fastapi.testclient import TestClient  # noqa: E402
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
-from globalvoice.api.app import create_app  # noqa: E402
-from globalvoice.api.context import ApiContext, LanguageSupport  # noqa: E402
-from globalvoice.config.settings import ServiceSettings  # noqa: E402
-from globalvoice.orchestration.jobs import DubJob, workflow_id  # noqa: E402
-from globalvoice.storage.blobs import BlobStore, LocalBlobStore  # noqa: E402
-from globalvoice.storage.db import repo  # noqa: E402
-from globalvoice.storage.db.session import make_engine, migrate, session_factory  # noqa: E402
-from globalvoice.storage.events import LocalEventBus  # noqa: E402
+    from globalvoice.api.context import ApiContext, LanguageSupport
+    from globalvoice.orchestration.jobs import DubJob
+    from globalvoice.storage.blobs import BlobStore
+    from globalvoice.storage.events import LocalEventBus
 
 API_MAX_UPLOAD = 4 << 20
 API_MAX_MULTIPART = 2 << 20
-# What the embedded engines offer (Kokoro voices; Bergamot/Apertium routes), as the serve
-# command reports them, without loading any model.
-API_LANGUAGES = LanguageSupport(
-    targets=frozenset({"en", "es", "fr", "it", "pt"}),
-    pairs=frozenset({("en", "pt"), ("pt", "en"), ("en", "es"), ("es", "en"), ("pt", "es")}),
-)
+
+
+def api_languages() -> "LanguageSupport":
+    """What the embedded engines offer (Kokoro voices; Bergamot/Apertium routes), as the serve
+    command reports them, without loading any model."""
+    from globalvoice.api.context import LanguageSupport
+
+    return LanguageSupport(
+        targets=frozenset({"en", "es", "fr", "it", "pt"}),
+        pairs=frozenset({("en", "pt"), ("pt", "en"), ("en", "es"), ("es", "en"), ("pt", "es")}),
+    )
 
 
 class RecordingLauncher:
@@ -161,7 +164,9 @@ class RecordingLauncher:
         self.cancelled: list[str] = []
         self.fail_start = False
 
-    async def start(self, job: DubJob) -> str:
+    async def start(self, job: "DubJob") -> str:
+        from globalvoice.orchestration.jobs import workflow_id
+
         if self.fail_start:
             raise RuntimeError("Temporal is unreachable")
         self.started.append(job)
@@ -183,13 +188,12 @@ class ApiTenant:
 
 @dataclass
 class ApiHarness:
-    client: TestClient
-    context: ApiContext
+    client: "TestClient"
+    context: "ApiContext"
     launcher: RecordingLauncher
-    events: LocalEventBus
+    events: "LocalEventBus"
     a: ApiTenant
     b: ApiTenant
-    uploads: dict[str, bytes] = field(default_factory=dict)
 
     def upload(self, data: bytes | Path, tenant: ApiTenant | None = None, name: str = "") -> str:
         """Announce a file, PUT it through the API, return the upload id."""
@@ -217,13 +221,25 @@ class ApiHarness:
         return response.json()
 
     def dub_count(self, tenant: ApiTenant | None = None) -> int:
+        from globalvoice.storage.db import repo
+
         with self.context.sessions.begin() as session:
             rows, _ = repo.list_dubs(session, (tenant or self.a).id, limit=100)
             return len(rows)
 
 
-def build_api(tmp_path: Path, store: BlobStore | None = None) -> ApiHarness:
+def build_api(tmp_path: Path, store: "BlobStore | None" = None) -> ApiHarness:
     """The API over SQLite and a folder (or `store`) in `tmp_path`, with two tenants."""
+    from fastapi.testclient import TestClient
+
+    from globalvoice.api.app import create_app
+    from globalvoice.api.context import ApiContext
+    from globalvoice.config.settings import ServiceSettings
+    from globalvoice.storage.blobs import LocalBlobStore
+    from globalvoice.storage.db import repo
+    from globalvoice.storage.db.session import make_engine, migrate, session_factory
+    from globalvoice.storage.events import LocalEventBus
+
     url = f"sqlite:///{tmp_path / 'gv.db'}"
     migrate(url)
     sessions = session_factory(make_engine(url))
@@ -244,7 +260,7 @@ def build_api(tmp_path: Path, store: BlobStore | None = None) -> ApiHarness:
         store=store or LocalBlobStore(tmp_path / "objects"),
         events=events,
         launcher=launcher,
-        languages=API_LANGUAGES,
+        languages=api_languages(),
         keepalive_s=0.3,
     )
     client = TestClient(create_app(context), raise_server_exceptions=False)

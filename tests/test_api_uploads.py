@@ -149,3 +149,18 @@ def test_unknown_upload_is_404(api: ApiHarness) -> None:
     response = api.client.get("/v1/uploads/upl_missing", headers=api.a.headers)
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "No upload upl_missing."}}
+
+
+def test_multipart_needs_a_content_length(api: ApiHarness) -> None:
+    def body() -> object:  # chunked: no Content-Length, so the size cannot be checked first
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        yield b"RIFF\r\n--b--\r\n"
+
+    response = api.client.post(
+        "/v1/uploads/multipart",
+        content=body(),
+        headers={**api.a.headers, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 411
+    assert response.json()["error"]["code"] == "upload.length_required"
+    assert upload_rows(api) == 0
