@@ -32,12 +32,9 @@ class DubRequest:
     options: dict[str, float]
     idempotency_key: str | None
 
-    def digest(self) -> str:
-        return repo.request_hash(self.upload_id, self.source, self.targets, dict(self.options))
-
 
 def expected_duration_s(info: MediaInfo, targets: int) -> float:
-    media_s = info.duration_ms / 1000
+    media_s = (info.duration_ms or info.audio_duration_ms or 0) / 1000
     per_media = _ANALYSE_PER_MEDIA_S + _TARGET_PER_MEDIA_S * targets
     return round(_STARTUP_S + media_s * per_media, 1)
 
