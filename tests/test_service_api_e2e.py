@@ -161,3 +161,37 @@ def test_service_on_postgres_redis_seaweedfs_and_temporal(
 
         asyncio.run(scenario())
     assert not (tmp_path / "service" / "objects").exists()  # nothing went to local storage
+
+
+def test_a_running_dub_can_be_cancelled(lj_minute: Path, tmp_path: Path) -> None:
+    settings = Settings(service=ServiceSettings(data_dir=tmp_path / "service"))
+    _, key = create_key(settings, tenant="acme", name="cancel")
+    auth = {"Authorization": f"Bearer {key}"}
+
+    async def scenario() -> None:
+        async with (
+            serving(settings) as (base_url, _rt),
+            httpx.AsyncClient(base_url=base_url, headers=auth, timeout=60) as client,
+        ):
+            sent = await client.post(
+                "/v1/uploads/multipart",
+                files={"file": (lj_minute.name, lj_minute.read_bytes(), "video/mp4")},
+            )
+            assert sent.status_code == 201, sent.text
+            created = await client.post(
+                "/v1/dubs", json={"upload_id": sent.json()["id"], "target_languages": ["es"]}
+            )
+            dub_id = created.json()["id"]
+            async with client.stream("GET", f"/v1/dubs/{dub_id}/events") as stream:
+                async for line in stream.aiter_lines():
+                    if '"stage":"transcribe"' in line:  # working: cancel now
+                        break
+            cancelled = await client.post(f"/v1/dubs/{dub_id}/cancel")
+            assert cancelled.status_code == 202, cancelled.text
+            events = await asyncio.wait_for(follow_events(client, dub_id), 120)
+            assert events[-1]["status"] == "cancelled", events[-1]
+            dub = (await client.get(f"/v1/dubs/{dub_id}")).json()
+            assert dub["status"] == "cancelled"
+            assert not [a for a in dub["artifacts"] if a["kind"] == "video"]
+
+    asyncio.run(scenario())

@@ -70,7 +70,7 @@ def run_serve(settings: Settings, *, pools: Sequence[Pool], console: Console) ->
             where = "embedded Temporal" if rt.temporal else service.temporal_address
             console.print(
                 f"GlobalVoice API on http://{service.host}:{service.port}/v1 "
-                f"(docs: /docs); workers: {', '.join(p.value for p in pools) or 'none'}; "
+                f"(docs: /v1/docs); workers: {', '.join(p.value for p in pools) or 'none'}; "
                 f"orchestration: {where}; data: {service.data_dir}"
             )
             server = _Server(config)

@@ -20,7 +20,7 @@ from globalvoice.engines.base import EngineInfo
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob
 from globalvoice.orchestration.messages import Analysed, TargetInput, TargetResult, work_key
-from globalvoice.orchestration.publish import publish_outputs
+from globalvoice.orchestration.publish import forget_if_deleted, publish_outputs
 from globalvoice.orchestration.reporting import ActivityReporter, keep_alive, publish_status
 from globalvoice.pipeline import codec, dub
 from globalvoice.pipeline.timing import StageClock
@@ -92,6 +92,7 @@ class DubActivities:
         reporter.flush()
         key = work_key(job, "analysis.json")
         ctx.store.put_bytes(key, codec.dump(analysis), "application/json")
+        forget_if_deleted(ctx, job)
         return Analysed(
             analysis_key=key,
             source_language=analysis.source_language,
@@ -127,6 +128,7 @@ class DubActivities:
         reporter.flush()
         key = work_key(job, f"{step.target}.translated.json")
         ctx.store.put_bytes(key, codec.dump(translated), "application/json")
+        forget_if_deleted(ctx, job)
         source = analysis.source_language
         route = ctx.mt().route(source, step.target) if source != step.target else "none"
         return TargetResult(
@@ -161,6 +163,7 @@ class DubActivities:
         reporter.flush()
         key = work_key(job, f"{step.target}.rendered.json")
         ctx.store.put_bytes(key, codec.dump(rendered), "application/json")
+        forget_if_deleted(ctx, job)
         return TargetResult(
             target=step.target,
             key=key,

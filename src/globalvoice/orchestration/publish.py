@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from globalvoice import __version__
 from globalvoice.media.loudness import LoudnessReading
@@ -17,8 +18,9 @@ from globalvoice.pipeline import codec, dub
 from globalvoice.pipeline.manifest import Artifact, LanguageResult, build_manifest
 from globalvoice.pipeline.timing import StageTime
 from globalvoice.storage.db import repo
+from globalvoice.storage.db.models import Dub
 
-__all__ = ["FinishActivities", "publish_outputs"]
+__all__ = ["FinishActivities", "forget_if_deleted", "publish_outputs"]
 
 _TYPES = {
     ".srt": "application/x-subrip",
@@ -35,6 +37,15 @@ def _content_type(path: Path) -> str:
     )
 
 
+def forget_if_deleted(ctx: WorkerContext, job: DubJob) -> None:
+    """A dub deleted while an activity ran: remove what the activity wrote after the deletion."""
+    with ctx.sessions() as session:
+        alive = session.get(Dub, job.dub_id) is not None
+    if not alive:
+        ctx.store.delete_prefix(output_prefix(job.tenant_id, job.dub_id))
+        raise ApplicationError("The dub was deleted.", type="dub.deleted", non_retryable=True)
+
+
 def publish_outputs(
     ctx: WorkerContext, job: DubJob, language: str, out_dir: Path, files: dict[str, str]
 ) -> dict[str, str]:
@@ -45,6 +56,7 @@ def publish_outputs(
         path = out_dir / name
         key = prefix + name
         content_type = _content_type(path)
+        forget_if_deleted(ctx, job)
         ctx.store.put_file(key, path, content_type)
         with ctx.sessions.begin() as session:
             repo.add_artifact(
@@ -57,6 +69,7 @@ def publish_outputs(
                 content_type=content_type,
             )
         keys[kind] = key
+    forget_if_deleted(ctx, job)
     return keys
 
 

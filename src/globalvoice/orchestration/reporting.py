@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import CancelledError
 
 from globalvoice.domain.progress import StageProgress
 from globalvoice.orchestration.context import WorkerContext
@@ -29,6 +30,8 @@ class ActivityReporter:
         self._pending: dict[str, dict[str, Any]] = {}
 
     def __call__(self, event: StageProgress) -> None:
+        if activity.is_cancelled():  # the dub was cancelled: stop between two units of work
+            raise CancelledError("the dub was cancelled")
         key = f"{event.stage}:{event.language}" if event.language else event.stage
         entry = {
             "stage": event.stage,

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from globalvoice.orchestration.jobs import DubJob
@@ -102,6 +102,9 @@ class DubWorkflow:
             raise
         except ActivityError as err:
             cause = err.cause
+            if isinstance(cause, CancelledError):  # the cancel reached a running activity
+                await self._record("mark_cancelled", [job.dub_id])
+                raise asyncio.CancelledError from err
             if isinstance(cause, ApplicationError) and cause.non_retryable:
                 code, message = cause.type or "input.invalid", cause.message
             else:
