@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from globalvoice.api.schemas import DubOut
 from globalvoice.domain.errors import NotFound
 from globalvoice.storage.db.models import TERMINAL_STATUSES
-from globalvoice.storage.events import EventBus
+from globalvoice.storage.events import EventBus, Subscription
 
 __all__ = ["dub_event_stream", "format_event"]
 
@@ -28,7 +28,7 @@ def _finished(event: Event) -> bool:
     return event.get("type") == "status" and event.get("status") in TERMINAL_STATUSES
 
 
-async def _pump(source: AsyncIterator[Event], queue: asyncio.Queue[Event]) -> None:
+async def _pump(source: Subscription, queue: asyncio.Queue[Event]) -> None:
     async for event in source:
         queue.put_nowait(event)
 
@@ -47,9 +47,8 @@ async def dub_event_stream(
     hold (or lost by the bus) still ends the stream, with a last snapshot.
     """
     queue: asyncio.Queue[Event] = asyncio.Queue()
-    subscription = events.subscribe(dub_id)
+    subscription = await events.subscribe(dub_id)  # live before the snapshot is read
     pump = asyncio.create_task(_pump(subscription, queue))
-    await asyncio.sleep(0)  # let the subscription start before the snapshot is read
     try:
         current = await run_in_threadpool(snapshot)
         yield format_event("snapshot", current.model_dump(mode="json"))
@@ -73,6 +72,7 @@ async def dub_event_stream(
     finally:
         pump.cancel()
         await asyncio.wait([pump])
+        await subscription.aclose()
         if not pump.cancelled() and (error := pump.exception()) is not None:
             log.warning("event subscription for %s failed: %r", dub_id, error)
         aclose = getattr(subscription, "aclose", None)
