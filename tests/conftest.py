@@ -117,6 +117,8 @@ def postgres_url() -> Iterator[str]:
     from tests.services import postgres_database, postgres_unreachable
 
     if reason := postgres_unreachable():
+        if os.environ.get("GV_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
         pytest.skip(reason)
     with postgres_database() as url:
         migrate(url)
