@@ -6,10 +6,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from globalvoice.config.mt import CTranslate2MtConfig, LlmMtConfig
+
 __all__ = [
+    "CTranslate2MtConfig",
     "EmbeddedMtConfig",
     "FasterWhisperConfig",
     "KokoroConfig",
+    "LlmMtConfig",
     "PipelineSettings",
     "ServiceSettings",
     "Settings",
@@ -44,7 +48,9 @@ class KokoroConfig(BaseModel):
 
 
 SttConfig = Annotated[FasterWhisperConfig, Field(discriminator="kind")]
-MtConfig = Annotated[EmbeddedMtConfig, Field(discriminator="kind")]
+MtConfig = Annotated[
+    EmbeddedMtConfig | CTranslate2MtConfig | LlmMtConfig, Field(discriminator="kind")
+]
 TtsConfig = Annotated[KokoroConfig, Field(discriminator="kind")]
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "OutputNotWritable",
     "RetryableError",
     "StorageUnavailable",
+    "TranslationIncomplete",
     "UnsafeMedia",
     "UnsupportedLanguage",
     "UserFacingError",
@@ -86,3 +87,20 @@ class NotFound(UserFacingError):
     """The tenant has no such resource (another tenant's resource reads the same)."""
 
     code: ClassVar[str] = "not_found"
+
+
+class TranslationIncomplete(RetryableError):
+    """Some lines got no valid translation. `translated` holds every line's text in order, None
+    for the failed ones, so a caller can keep the others."""
+
+    code: ClassVar[str] = "mt.incomplete"
+
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        translated: tuple[str | None, ...],
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(user_message, detail=detail)
+        self.translated = translated

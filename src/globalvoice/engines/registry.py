@@ -6,11 +6,20 @@ from typing import Any
 
 from globalvoice.config.settings import Settings
 from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.mt.requests import CandidateTranslator
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
 
-__all__ = ["build_mt", "build_stt", "build_tts", "build_vad", "tts_languages"]
+__all__ = [
+    "as_candidate_translator",
+    "build_candidate_mt",
+    "build_mt",
+    "build_stt",
+    "build_tts",
+    "build_vad",
+    "tts_languages",
+]
 
 
 def _faster_whisper(config: Any, cache_dir: Path) -> SpeechToText:
@@ -25,6 +34,18 @@ def _embedded_mt(_config: Any, _cache_dir: Path) -> Translator:
     return EmbeddedTranslator()
 
 
+def _ctranslate2_mt(config: Any, _cache_dir: Path) -> Translator:
+    from globalvoice.engines.mt.ctranslate2 import CTranslate2Translator
+
+    return CTranslate2Translator(config)
+
+
+def _llm_mt(config: Any, _cache_dir: Path) -> Translator:
+    from globalvoice.engines.mt.llm import LlmTranslator
+
+    return LlmTranslator(config)
+
+
 def _kokoro(config: Any, cache_dir: Path) -> Synthesizer:
     from globalvoice.engines.tts.kokoro import KokoroSynthesizer
 
@@ -32,7 +53,11 @@ def _kokoro(config: Any, cache_dir: Path) -> Synthesizer:
 
 
 _STT: dict[str, Callable[[Any, Path], SpeechToText]] = {"stt.faster_whisper": _faster_whisper}
-_MT: dict[str, Callable[[Any, Path], Translator]] = {"mt.embedded": _embedded_mt}
+_MT: dict[str, Callable[[Any, Path], Translator]] = {
+    "mt.embedded": _embedded_mt,
+    "mt.ctranslate2": _ctranslate2_mt,
+    "mt.llm": _llm_mt,
+}
 _TTS: dict[str, Callable[[Any, Path], Synthesizer]] = {"tts.kokoro": _kokoro}
 
 
@@ -42,6 +67,22 @@ def build_stt(settings: Settings) -> SpeechToText:
 
 def build_mt(settings: Settings) -> Translator:
     return _MT[settings.mt.kind](settings.mt, settings.cache_dir)
+
+
+def build_candidate_mt(settings: Settings) -> CandidateTranslator:
+    """The configured MT engine behind the rich request API (engines.mt.requests): engines that
+    take no instructions get their glossary enforced with placeholders (engines.mt.glossary)."""
+    return as_candidate_translator(build_mt(settings))
+
+
+def as_candidate_translator(translator: Translator) -> CandidateTranslator:
+    from globalvoice.engines.mt.glossary import GlossaryEnforcer
+    from globalvoice.engines.mt.requests import SingleCandidate
+
+    engine = (
+        translator if isinstance(translator, CandidateTranslator) else SingleCandidate(translator)
+    )
+    return engine if engine.capabilities.glossary else GlossaryEnforcer(engine)
 
 
 def build_tts(settings: Settings) -> Synthesizer:
