@@ -1,6 +1,9 @@
 """The CTranslate2 engine on a tiny model the test builds itself (numpy weights, no download)."""
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,6 +175,30 @@ def test_unknown_language(nllb_dir: Path) -> None:
         nllb(nllb_dir, language_tokens={**LANGUAGE_TOKENS, "de": "deu_Latn"})
     with pytest.raises(ConfigError, match="set pairs"):
         nllb(nllb_dir, style="marian")
+    with pytest.raises(ConfigError, match="needs language_tokens"):
+        nllb(nllb_dir, language_tokens={})
+
+
+def test_languages_command_states_the_licence(nllb_dir: Path) -> None:
+    env = {
+        **os.environ,
+        "GV_MT__KIND": "mt.ctranslate2",
+        "GV_MT__MODEL_DIR": str(nllb_dir),
+        "GV_MT__LICENCE": LICENCE,
+        "GV_MT__LANGUAGE_TOKENS": '{"en": "eng_Latn", "es": "spa_Latn"}',
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "from globalvoice.cli.main import run; run()", "languages"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env=env,
+    )
+    shown = result.stderr  # the CLI's console writes to stderr
+    assert "en->es (CTranslate2 nllb-tiny)" in shown
+    assert LICENCE in shown and "NO (non-commercial)" in shown
 
 
 def test_chosen_by_configuration(nllb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,8 @@ def show_languages(console: Console) -> None:
             registry.build_tts(settings),
         )
     voiced = set(tts.languages())
-    table = Table(title="Supported dubbing pairs (offline)")
+    offline = settings.mt.kind == "mt.embedded"
+    table = Table(title="Supported dubbing pairs" + (" (offline)" if offline else ""))
     for column in ("from", "to", "translation route"):
         table.add_column(column)
     for source, target in sorted(mt.pairs()):
@@ -37,10 +38,12 @@ def show_languages(console: Console) -> None:
             )
     console.print(table)
     engines = Table(title="Engines")
-    for column in ("step", "engine", "model", "licence"):
+    for column in ("step", "engine", "model", "licence", "commercial use"):
         engines.add_column(column)
     for step, engine in (("speech-to-text", stt), ("translation", mt), ("voice", tts)):
-        engines.add_row(step, engine.info.name, engine.info.model_id, engine.info.licence)
+        info = engine.info
+        commercial = "yes" if info.is_commercial_use_ok else "[red]NO (non-commercial)[/]"
+        engines.add_row(step, info.name, info.model_id, info.licence, commercial)
     console.print(engines)
     console.print(
         f"Transcription recognises {len(stt.supported_languages())} languages; "
@@ -66,9 +69,9 @@ def run_doctor(console: Console) -> bool:
 
     check("ffmpeg", ffmpeg_exe)
     check("speech-to-text", lambda: registry.build_stt(settings).info.model_id)
-    check("translation", lambda: f"{len(registry.build_mt(settings).pairs())} pairs")
+    check("translation", lambda: _describe_mt(settings))
     check("voices", lambda: registry.build_tts(settings).info.model_id)
-    if shutil.which("apertium") is None:
+    if settings.mt.kind == "mt.embedded" and shutil.which("apertium") is None:
         is_ok = False
         console.print(
             "[red]FAIL[/] apertium: not installed; run scripts/install.sh "
@@ -83,3 +86,10 @@ def run_doctor(console: Console) -> bool:
     else:
         console.print(f"[green]ok[/]   disk: {free / 1024**3:.1f} GiB free at {cache}")
     return is_ok
+
+
+def _describe_mt(settings: Settings) -> str:
+    mt = registry.build_mt(settings)
+    info, pairs = mt.info, len(mt.pairs())
+    note = "" if info.is_commercial_use_ok else " [yellow]non-commercial licence[/]"
+    return f"{info.name} {info.model_id}, {pairs} pairs, licence: {info.licence}{note}"

@@ -175,8 +175,8 @@ def _model_dir(path: Path) -> Path:
         raise ModelNotAvailable(
             f"The CTranslate2 model directory {path} {what}. Convert a model into it, e.g. "
             "`ct2-transformers-converter --model facebook/nllb-200-distilled-600M "
-            f"--output_dir {path}` and copy its SentencePiece model beside it, then set "
-            "GV_MT__MODEL_DIR."
+            "--copy_files sentencepiece.bpe.model "
+            f"--output_dir {path}`, then set GV_MT__MODEL_DIR."
         )
     return path
 
@@ -208,6 +208,11 @@ def _spm_paths(config: CTranslate2MtConfig, root: Path) -> tuple[Path, Path]:
 
 def _pairs(config: CTranslate2MtConfig) -> frozenset[LanguagePair]:
     codes = config.language_tokens
+    if config.style == "nllb" and not codes:
+        raise ConfigError(
+            "An NLLB-style model needs language_tokens, e.g. "
+            '{"en": "eng_Latn", "es": "spa_Latn"} (GV_MT__LANGUAGE_TOKENS).'
+        )
     if config.pairs:
         pairs = frozenset((p.split("-")[0], p.split("-")[1]) for p in config.pairs)
     elif config.style == "nllb":
