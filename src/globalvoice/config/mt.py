@@ -46,7 +46,6 @@ class CTranslate2MtConfig(BaseModel):
     )
     target_spm: str | None = Field(default=None, description="None = target.spm or source_spm")
     beam_size: int = Field(default=4, ge=1, le=64)
-    n_best: int = Field(default=1, ge=1, le=64, description="candidates when none are asked for")
     length_penalty: float = 1.0
     max_decoding_length: int = Field(default=256, ge=1, description="tokens per translation")
     batch_size: int = Field(default=16, ge=1, description="sentences per decoding batch")

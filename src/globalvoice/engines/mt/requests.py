@@ -7,8 +7,9 @@ it, an engine may implement `CandidateTranslator`:
         -> list[list[Candidate]]
 
 - One list per request, in request order. Each list holds 1..n_best candidates with distinct
-  texts, best first by the engine's own `score` (higher is better; scores compare only within one
-  request's list from one engine). Engines without n-best return one candidate.
+  texts, best first: candidates that pass the glossary post-check before those that do not, then
+  by the engine's own `score` (higher is better; scores compare only within one request's list
+  from one engine). Engines without n-best return one candidate.
 - `context_before`/`context_after` are neighbouring sentences in the source language, given for
   meaning only: they are never translated into the answer. Engines that cannot use context
   (sentence-level NMT) ignore them.
