@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from globalvoice.domain.errors import ConfigError, GlobalVoiceError, RetryableError
@@ -149,6 +150,16 @@ def run() -> None:
         if err.detail and os.environ.get("GV_DEBUG"):
             console.print(err.detail, highlight=False)
         sys.exit(next((code for cls, code in _EXIT.items() if isinstance(err, cls)), 2))
+    except ValidationError as err:  # settings from GV_* variables that do not validate
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        console.print(
+            f"[bold red]error[/] (config.invalid): invalid settings: {problems}. Check the "
+            "GV_* environment variables (see README).",
+            highlight=False,
+        )
+        sys.exit(78)
     except typer.Abort:
         console.print("aborted")
         sys.exit(130)
