@@ -1,18 +1,22 @@
 """Timing fit: each dubbed line starts at its source line's start and ends before the next line.
 
-The chain: the voice's natural rate -> the TTS's own speed control -> Rubber Band for the exact
-remainder, never beyond the tempo cap. A line that still does not fit is placed, flagged and
-reported; it is never cut or dropped.
+The chain: predict the voice's natural duration before synthesis -> pick the TTS's own speed so
+the take fits -> synthesize once -> Rubber Band for the exact remainder, never beyond the tempo
+cap. A line that still does not fit is placed, flagged and reported; it is never cut or dropped.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from globalvoice.domain.render import FitOutcome, FittedTake, Take
+from globalvoice.domain.audio import Pcm
+from globalvoice.domain.render import FitOutcome, FittedTake
 from globalvoice.domain.script import Line
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.stretch import stretch_to
 
-__all__ = ["FitPlan", "FitPolicy", "available_ms", "fit_take", "plan_fit"]
+__all__ = ["FitPlan", "FitPolicy", "available_ms", "choose_speed", "fit_take", "plan_fit"]
+
+MAX_TTS_SPEED_PERMILLE = 2000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,7 +28,7 @@ class FitPolicy:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FitPlan:
     outcome: FitOutcome
-    tts_speed_permille: int  # 1000 = no re-synthesis
+    tts_speed_permille: int  # the tempo the placed take needs; 1000 = natural
     target_ms: int  # the placed length
 
 
@@ -53,27 +57,77 @@ def plan_fit(*, natural_ms: int, available_ms: int, policy: FitPolicy) -> FitPla
     )
 
 
+def choose_speed(
+    *, target_ms: int, estimate_ms: Callable[[int], int], low: int = 1000, high: int | None = None
+) -> int:
+    """The lowest TTS speed (permille, `low`..`high`) whose predicted take lasts <= `target_ms`.
+
+    The speed knob is not linear in duration (Kokoro: 1.2 shortens a take ~1.14x), so the speed
+    comes from the engine's own prediction, never from the tempo ratio. `high` when none fits.
+    """
+    high = MAX_TTS_SPEED_PERMILLE if high is None else high
+    if estimate_ms(low) <= target_ms:
+        return low
+    while high - low > 1:  # invariant: low does not fit, high fits or is the ceiling
+        middle = (low + high) // 2
+        if estimate_ms(middle) <= target_ms:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def fit_take(
-    natural: Take,
     line: Line,
     text: str,
     language: str,
+    voice: str,
     *,
     slot_ms: int,
     tts: Synthesizer,
     policy: FitPolicy,
 ) -> FittedTake:
-    """Fit one take into `slot_ms` following `plan_fit`; the result starts at the line's start."""
-    natural_ms = natural.audio.duration_ms
+    """Synthesize `text` once, at the speed its predicted natural duration needs to fit
+    `slot_ms`, then fix the remainder exactly; the result starts at the line's start."""
+
+    def estimate(speed_permille: int) -> int:
+        return tts.estimate_ms(text, voice=voice, language=language, speed_permille=speed_permille)
+
+    predicted = plan_fit(natural_ms=estimate(1000), available_ms=slot_ms, policy=policy)
+    speed = 1000
+    if predicted.outcome is not FitOutcome.NATURAL:
+        speed = choose_speed(target_ms=predicted.target_ms, estimate_ms=estimate)
+    audio = tts.synthesize(text, voice=voice, language=language, speed_permille=speed)
+    natural_ms = audio.duration_ms
+    if speed != 1000:
+        # What the voice would take at speed 1.0: the measured take scaled by the model's own
+        # predicted length ratio between speed 1.0 and this speed (the engine's frame counts),
+        # not by the speed itself, which overstates it (Kokoro at 1.2 is ~1.14x shorter).
+        natural_ms = round(audio.duration_ms * estimate(1000) / max(1, estimate(speed)))
+    return place_take(
+        audio, line, natural_ms=natural_ms, tts_speed_permille=speed, slot_ms=slot_ms, policy=policy
+    )
+
+
+def place_take(
+    audio: Pcm,
+    line: Line,
+    *,
+    natural_ms: int,
+    tts_speed_permille: int,
+    slot_ms: int,
+    policy: FitPolicy,
+) -> FittedTake:
+    """Bring a synthesized take into its slot: Rubber Band stretches what is still too long
+    (or, after a too-fast TTS pass, what would exceed the tempo cap) to the planned length."""
     plan = plan_fit(natural_ms=natural_ms, available_ms=slot_ms, policy=policy)
-    audio = natural.audio
-    if plan.tts_speed_permille != 1000:
-        audio = tts.synthesize(
-            text, voice=natural.voice, language=language, speed_permille=plan.tts_speed_permille
-        )
-        if audio.duration_ms > plan.target_ms:
-            audio = stretch_to(audio, plan.target_ms)
+    too_fast = natural_ms * 1000 > policy.max_tempo_permille * audio.duration_ms
+    if audio.duration_ms > plan.target_ms or too_fast:
+        audio = stretch_to(audio, plan.target_ms)
     placed_ms = max(1, audio.duration_ms)
+    outcome = plan.outcome
+    if outcome is FitOutcome.NATURAL and tts_speed_permille != 1000:
+        outcome = FitOutcome.SPED_UP  # predicted too long: sped up a little more than needed
     return FittedTake(
         line_id=line.id,
         audio=audio,
@@ -81,6 +135,6 @@ def fit_take(
         slot_ms=slot_ms,
         natural_ms=natural_ms,
         tempo=round(natural_ms / placed_ms, 4),
-        tts_speed_permille=plan.tts_speed_permille,
-        outcome=plan.outcome,
+        tts_speed_permille=tts_speed_permille,
+        outcome=outcome,
     )

@@ -1,20 +1,29 @@
 """Render one target language: translate, synthesize and fit every line, reusing cached work."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 
+from globalvoice.domain.artifacts import derive_key
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
-from globalvoice.domain.render import FitOutcome, FittedTake, Take
+from globalvoice.domain.render import FitOutcome, FittedTake
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.fit import FitPolicy, available_ms, fit_take
-from globalvoice.pipeline.keys import fit_key, synth_key, translation_key
+from globalvoice.pipeline.keys import translation_key
 from globalvoice.pipeline.translate import translate_lines
 from globalvoice.storage.cache import ArtifactCache
 
-__all__ = ["LineRender", "render_language", "translate_cached"]
+__all__ = ["LineRender", "fitted_take_key", "render_language", "translate_cached"]
+
+# A fitted take is a function of the line's text, voice, engine, slot and cap, and of how it is
+# made. Version 1 (keys.synth_key + keys.fit_key): synthesize at speed 1.0, again at the needed
+# speed when too long, then stretch. Version 2: predict the duration, synthesize once at the
+# chosen speed, stretch the remainder; `natural_ms` is estimated from the model's frame counts.
+SYNTHESIZE_FIT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,43 +60,40 @@ def translate_cached(
     return tuple(found[line.id] for line in lines)
 
 
-def _natural_take(
-    item: TranslatedLine, voice: str, *, tts: Synthesizer, cache: ArtifactCache
-) -> tuple[Take, str]:
-    key = synth_key(item.text, item.language, voice, tts.info.fingerprint, 1000)
-    audio = cache.get_pcm(key)
-    if audio is None:
-        audio = tts.synthesize(item.text, voice=voice, language=item.language)
-        cache.put_pcm(key, audio)
-    return Take(line_id=item.line.id, audio=audio, speed_permille=1000, voice=voice), key
-
-
-def _fitted(
-    item: TranslatedLine,
-    natural: Take,
-    natural_key: str,
-    slot_ms: int,
-    *,
-    tts: Synthesizer,
-    policy: FitPolicy,
-    cache: ArtifactCache,
-) -> FittedTake:
-    key = fit_key(natural_key, slot_ms, policy.max_tempo_permille, "rubberband-ffmpeg")
-    meta, audio = cache.get_json(key), cache.get_pcm(key)
-    if meta is not None and audio is not None:
-        return FittedTake(
-            line_id=item.line.id,
-            audio=audio,
-            start_ms=item.line.start_ms,
-            slot_ms=slot_ms,
-            natural_ms=meta["natural_ms"],
-            tempo=meta["tempo"],
-            tts_speed_permille=meta["tts_speed_permille"],
-            outcome=FitOutcome(meta["outcome"]),
-        )
-    take = fit_take(
-        natural, item.line, item.text, item.language, slot_ms=slot_ms, tts=tts, policy=policy
+def fitted_take_key(
+    text: str, language: str, voice: str, tts: str, slot_ms: int, max_tempo_permille: int
+) -> str:
+    """The cache key of a line's fitted take (audio + fit metadata)."""
+    return derive_key(
+        "synthesize_fit",
+        SYNTHESIZE_FIT_VERSION,
+        text=text,
+        language=language,
+        voice=voice,
+        engine=tts,
+        slot_ms=slot_ms,
+        cap=max_tempo_permille,
+        stretch="rubberband-ffmpeg",
     )
+
+
+def _cached_take(key: str, line: Line, slot_ms: int, cache: ArtifactCache) -> FittedTake | None:
+    meta, audio = cache.get_json(key), cache.get_pcm(key)
+    if meta is None or audio is None:
+        return None
+    return FittedTake(
+        line_id=line.id,
+        audio=audio,
+        start_ms=line.start_ms,
+        slot_ms=slot_ms,
+        natural_ms=meta["natural_ms"],
+        tempo=meta["tempo"],
+        tts_speed_permille=meta["tts_speed_permille"],
+        outcome=FitOutcome(meta["outcome"]),
+    )
+
+
+def _store_take(key: str, take: FittedTake, cache: ArtifactCache) -> None:
     cache.put_pcm(key, take.audio)
     cache.put_json(
         key,
@@ -98,7 +104,14 @@ def _fitted(
             "outcome": take.outcome.value,
         },
     )
-    return take
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Job:
+    index: int
+    key: str
+    run: Callable[[], FittedTake]
+    size: int  # for scheduling only: longest first keeps the workers evenly busy
 
 
 def render_language(
@@ -111,29 +124,71 @@ def render_language(
     cache: ArtifactCache,
     progress: ProgressSink = NO_PROGRESS,
 ) -> tuple[LineRender, ...]:
-    """Synthesize and fit each dubbed line at its source line's absolute start (no drift)."""
-    renders = []
+    """Synthesize and fit each dubbed line at its source line's absolute start (no drift).
+
+    Lines are independent, so `tts.parallel_lines` of them are synthesized at once; each result
+    depends on its line alone, whatever the order they finish in. The cache and the progress
+    sink are only touched from the calling thread."""
+    language = translated[0].language if translated else None
+    takes: dict[int, FittedTake] = {}
+    jobs: list[_Job] = []
     starts = [item.line.start_ms for item in translated]
     for index, item in enumerate(translated):
         if not item.is_dubbed or not item.text.strip():
-            renders.append(LineRender(translated=item, take=None))
             continue
         next_start = starts[index + 1] if index + 1 < len(starts) else None
         slot_ms = available_ms(item.line, next_start, media_end_ms, policy)
-        natural, natural_key = _natural_take(
-            item, voices[item.line.speaker_id].voice, tts=tts, cache=cache
+        voice = voices[item.line.speaker_id].voice
+        key = fitted_take_key(
+            item.text,
+            item.language,
+            voice,
+            tts.info.fingerprint,
+            slot_ms,
+            policy.max_tempo_permille,
         )
-        take = _fitted(item, natural, natural_key, slot_ms, tts=tts, policy=policy, cache=cache)
-        renders.append(LineRender(translated=item, take=take))
-        progress(
-            StageProgress(
-                stage="synthesize", done=index + 1, total=len(translated), language=item.language
-            )
+        cached = _cached_take(key, item.line, slot_ms, cache)
+        if cached is not None:
+            takes[index] = cached
+            continue
+        run = partial(
+            fit_take,
+            item.line,
+            item.text,
+            item.language,
+            voice,
+            slot_ms=slot_ms,
+            tts=tts,
+            policy=policy,
         )
-    language = translated[0].language if translated else None
-    progress(
-        StageProgress(
-            stage="synthesize", done=len(translated), total=len(translated), language=language
-        )
+        jobs.append(_Job(index=index, key=key, run=run, size=len(item.text)))
+    total, done = len(translated), len(translated) - len(jobs)
+    for job, take in _run_jobs(jobs, workers=tts.parallel_lines):
+        takes[job.index] = take
+        _store_take(job.key, take, cache)
+        done += 1
+        progress(StageProgress(stage="synthesize", done=done, total=total, language=language))
+    progress(StageProgress(stage="synthesize", done=total, total=total, language=language))
+    return tuple(
+        LineRender(translated=item, take=takes.get(index)) for index, item in enumerate(translated)
     )
-    return tuple(renders)
+
+
+def _run_jobs(jobs: Sequence[_Job], *, workers: int) -> Iterator[tuple[_Job, FittedTake]]:
+    """Each job with its result, as they finish; longest first over `workers` threads."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield job, job.run()
+        return
+    ordered = sorted(jobs, key=lambda job: (-job.size, job.index))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synthesize") as pool:
+        running: dict[Future[FittedTake], _Job] = {pool.submit(j.run): j for j in ordered}
+        try:
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: running[f].index):
+                    job = running.pop(future)
+                    yield job, future.result()
+        finally:
+            for future in running:
+                future.cancel()

@@ -1,4 +1,4 @@
-"""Text to speech with a speed control."""
+"""Text to speech with a speed control and a duration prediction."""
 
 from collections.abc import Sequence
 from typing import Protocol
@@ -13,6 +13,11 @@ class Synthesizer(Protocol):
     @property
     def info(self) -> EngineInfo: ...
 
+    @property
+    def parallel_lines(self) -> int:
+        """How many `synthesize` calls are worth running at once, from as many threads."""
+        ...
+
     def languages(self) -> Sequence[str]: ...
 
     def voice_for(self, *, is_female: bool) -> str:
@@ -22,5 +27,14 @@ class Synthesizer(Protocol):
     def synthesize(
         self, text: str, *, voice: str, language: str, speed_permille: int = 1000
     ) -> Pcm:
-        """Speak `text`; `speed_permille` 1000 is the voice's natural rate, 1300 is 1.3x faster."""
+        """Speak `text`; `speed_permille` 1000 is the voice's natural rate, 1300 is 1.3x faster.
+
+        Safe to call from `parallel_lines` threads at once."""
+        ...
+
+    def estimate_ms(
+        self, text: str, *, voice: str, language: str, speed_permille: int = 1000
+    ) -> int:
+        """How long `synthesize` with these arguments would take, predicted without running it
+        (a small fraction of its cost). Monotone: never longer at a higher speed."""
         ...

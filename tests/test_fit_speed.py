@@ -1,0 +1,167 @@
+"""Single-synthesis fitting with the real Kokoro on real text (NTREX-128 Spanish and Portuguese):
+the duration predicted before synthesis, the speed chosen from it, one synthesis per line, and
+the same takes whether lines run one at a time or in parallel."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from globalvoice.domain.audio import Pcm
+from globalvoice.domain.render import FitOutcome
+from globalvoice.domain.script import Line, TranslatedLine
+from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.pipeline.cast import SpeakerVoice
+from globalvoice.pipeline.fit import FitPolicy, fit_take
+from globalvoice.pipeline.local import DubEngines
+from globalvoice.pipeline.render import render_language
+from globalvoice.storage.cache import ArtifactCache
+
+pytestmark = pytest.mark.slow
+
+POLICY = FitPolicy(max_tempo_permille=1300, min_gap_ms=80)
+NTREX = {"es": "ref.spa.txt", "pt": "ref.por-BR.txt"}
+
+
+class Counting:
+    """The real engine, counting synthesize calls and optionally running one line at a time."""
+
+    def __init__(self, inner: Synthesizer, *, parallel_lines: int | None = None) -> None:
+        self._inner = inner
+        self._parallel = parallel_lines
+        self.calls: list[tuple[str, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @property
+    def parallel_lines(self) -> int:
+        return self._parallel or self._inner.parallel_lines
+
+    def synthesize(self, text: str, **kwargs: Any) -> Pcm:
+        self.calls.append((text, kwargs.get("speed_permille", 1000)))
+        return self._inner.synthesize(text, **kwargs)
+
+
+def ntrex(media: Path, language: str, *rows: int) -> list[str]:
+    lines = (media / "text" / "ntrex" / NTREX[language]).read_text(encoding="utf-8").splitlines()
+    return [lines[row] for row in rows]
+
+
+@pytest.fixture(scope="module")
+def tts(engines: DubEngines) -> Synthesizer:
+    return engines.tts
+
+
+@pytest.mark.parametrize(("language", "row"), [("es", 76), ("es", 19), ("pt", 94)])
+def test_duration_is_predicted_before_synthesis(
+    media: Path, tts: Synthesizer, language: str, row: int
+) -> None:
+    (text,) = ntrex(media, language, row)
+    voice = tts.voice_for(is_female=row % 2 == 0)
+    estimates = [
+        tts.estimate_ms(text, voice=voice, language=language, speed_permille=speed)
+        for speed in range(1000, 1401, 50)
+    ]
+    assert estimates == sorted(estimates, reverse=True), "longer at a higher speed"
+    for speed, estimate in ((1000, estimates[0]), (1250, estimates[5])):
+        took = tts.synthesize(text, voice=voice, language=language, speed_permille=speed)
+        # The frame counts are exact; only the trimmed end silence (+-50 ms) is modelled.
+        assert abs(estimate - took.duration_ms) <= 120, (speed, estimate, took.duration_ms)
+
+
+def test_long_line_is_synthesized_once_at_the_speed_its_slot_needs(
+    media: Path, tts: Synthesizer
+) -> None:
+    (text,) = ntrex(media, "es", 19)
+    voice = tts.voice_for(is_female=True)
+    natural = tts.synthesize(text, voice=voice, language="es").duration_ms
+    slot_ms = round(natural / 1.2)  # needs 1.2x
+    line = Line(id="L1", start_ms=5_000, end_ms=5_000 + slot_ms, text="x", language="en")
+    counting = Counting(tts)
+    take = fit_take(line, text, "es", voice, slot_ms=slot_ms, tts=counting, policy=POLICY)
+    assert len(counting.calls) == 1
+    assert take.outcome is FitOutcome.SPED_UP
+    assert take.start_ms == 5_000
+    assert take.audio.duration_ms <= slot_ms
+    assert take.tts_speed_permille > 1200  # Kokoro's knob shortens less than its value
+    # The honest natural length: within 3 % of the real speed-1.0 take, and so the tempo.
+    assert abs(take.natural_ms - natural) <= 0.03 * natural
+    assert 1.17 <= take.tempo <= 1.25
+    # No needless speed-up: at most the slot's need plus the estimate's error.
+    assert take.audio.duration_ms >= slot_ms - 150
+
+
+def test_line_that_fits_keeps_the_natural_voice(media: Path, tts: Synthesizer) -> None:
+    (text,) = ntrex(media, "pt", 94)
+    voice = tts.voice_for(is_female=False)
+    line = Line(id="L2", start_ms=0, end_ms=14_000, text="x", language="en")
+    counting = Counting(tts)
+    take = fit_take(line, text, "pt", voice, slot_ms=14_000, tts=counting, policy=POLICY)
+    assert counting.calls == [(text, 1000)]
+    assert (take.outcome, take.tempo, take.tts_speed_permille) == (FitOutcome.NATURAL, 1.0, 1000)
+    assert take.natural_ms == take.audio.duration_ms
+
+
+def test_over_the_cap_is_placed_and_flagged(media: Path, tts: Synthesizer) -> None:
+    (text,) = ntrex(media, "es", 76)
+    voice = tts.voice_for(is_female=True)
+    line = Line(id="L3", start_ms=1_000, end_ms=3_000, text="x", language="en")
+    take = fit_take(line, text, "es", voice, slot_ms=2_000, tts=tts, policy=POLICY)
+    assert take.outcome is FitOutcome.FLAGGED
+    assert take.start_ms == 1_000
+    assert take.tempo <= 1.3 + 1e-3
+    assert take.audio.duration_ms > 2_000  # placed whole, never cut
+
+
+def test_parallel_lines_render_the_same_takes_in_order(
+    media: Path, tts: Synthesizer, tmp_path: Path
+) -> None:
+    texts = ntrex(media, "es", 91, 1, 29, 26)
+    items, start = [], 0
+    for index, text in enumerate(texts):
+        line = Line(
+            id=f"L{index}",
+            start_ms=start,
+            end_ms=start + 2_600,
+            text="src",
+            language="en",
+            speaker_id="S1",
+        )
+        items.append(TranslatedLine(line=line, language="es", text=text, engine="test"))
+        start += 3_000
+    voice = tts.voice_for(is_female=True)
+    voices = {
+        "S1": SpeakerVoice(
+            speaker_id="S1",
+            median_f0_hz=220.0,
+            formant_dispersion_hz=1100.0,
+            is_female=True,
+            voice=voice,
+        )
+    }
+    results = []
+    for workers in (1, 2):
+        counting = Counting(tts, parallel_lines=workers)
+        renders = render_language(
+            items,
+            voices=voices,
+            tts=counting,
+            policy=POLICY,
+            media_end_ms=start,
+            cache=ArtifactCache.local(tmp_path / f"cache{workers}"),
+        )
+        assert sorted(text for text, _ in counting.calls) == sorted(texts)  # once per line
+        results.append(renders)
+    serial, parallel = results
+    for one, two, item in zip(serial, parallel, items, strict=True):
+        assert one.translated is item and two.translated is item
+        assert one.take is not None and two.take is not None
+        assert one.take.start_ms == item.line.start_ms
+        assert (one.take.tts_speed_permille, one.take.natural_ms, one.take.tempo) == (
+            two.take.tts_speed_permille,
+            two.take.natural_ms,
+            two.take.tempo,
+        )
+        assert np.allclose(one.take.audio.samples, two.take.audio.samples, atol=1e-4)
