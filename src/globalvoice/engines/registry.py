@@ -7,6 +7,7 @@ from typing import Any
 from globalvoice.config.settings import Settings
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
+from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
@@ -15,6 +16,7 @@ __all__ = [
     "as_candidate_translator",
     "build_candidate_mt",
     "build_mt",
+    "build_speaker",
     "build_stt",
     "build_tts",
     "build_vad",
@@ -52,6 +54,12 @@ def _kokoro(config: Any, cache_dir: Path) -> Synthesizer:
     return KokoroSynthesizer(config, cache_dir=cache_dir)
 
 
+def _voicefilter(config: Any, _cache_dir: Path) -> SpeakerEmbedder:
+    from globalvoice.engines.speaker.voicefilter import VoiceFilterEmbedder
+
+    return VoiceFilterEmbedder(config)
+
+
 _STT: dict[str, Callable[[Any, Path], SpeechToText]] = {"stt.faster_whisper": _faster_whisper}
 _MT: dict[str, Callable[[Any, Path], Translator]] = {
     "mt.embedded": _embedded_mt,
@@ -59,6 +67,7 @@ _MT: dict[str, Callable[[Any, Path], Translator]] = {
     "mt.llm": _llm_mt,
 }
 _TTS: dict[str, Callable[[Any, Path], Synthesizer]] = {"tts.kokoro": _kokoro}
+_SPEAKER: dict[str, Callable[[Any, Path], SpeakerEmbedder]] = {"speaker.voicefilter": _voicefilter}
 
 
 def build_stt(settings: Settings) -> SpeechToText:
@@ -87,6 +96,10 @@ def as_candidate_translator(translator: Translator) -> CandidateTranslator:
 
 def build_tts(settings: Settings) -> Synthesizer:
     return _TTS[settings.tts.kind](settings.tts, settings.cache_dir)
+
+
+def build_speaker(settings: Settings) -> SpeakerEmbedder:
+    return _SPEAKER[settings.speaker.kind](settings.speaker, settings.cache_dir)
 
 
 def build_vad(_settings: Settings) -> VoiceActivityDetector:
