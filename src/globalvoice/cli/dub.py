@@ -22,6 +22,7 @@ def build_engines(settings: Settings) -> DubEngines:
         stt=registry.build_stt(settings),
         mt=registry.build_mt(settings),
         tts=registry.build_tts(settings),
+        speaker=registry.build_speaker(settings),
     )
 
 
@@ -35,8 +36,11 @@ def run_dub(
     max_tempo: float | None,
     loudness: float | None,
     use_cache: bool,
+    speakers: int | None = None,
 ) -> None:
     settings = Settings()
+    if speakers is not None:
+        settings.pipeline.speakers = speakers
     if max_tempo is not None:
         settings.pipeline.max_tempo = max_tempo
     if loudness is not None:

@@ -40,6 +40,10 @@ def dub(
     max_tempo: Annotated[float | None, typer.Option(help="speed-up cap per line")] = None,
     loudness: Annotated[float | None, typer.Option(help="target loudness, LUFS")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute everything")] = False,
+    speakers: Annotated[
+        int | None,
+        typer.Option("--speakers", min=1, max=20, help="number of speakers (default: estimate)"),
+    ] = None,
 ) -> None:
     """Dub INPUT into each target language, offline."""
     from globalvoice.cli.dub import run_dub
@@ -56,6 +60,7 @@ def dub(
         max_tempo=max_tempo,
         loudness=loudness,
         use_cache=not no_cache,
+        speakers=speakers,
     )
 
 

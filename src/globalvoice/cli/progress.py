@@ -18,6 +18,7 @@ __all__ = ["RichProgress"]
 
 _LABELS = {
     "vad": "Finding speech",
+    "diarize": "Finding speakers",
     "transcribe": "Transcribing (ms of speech)",
     "translate": "Translating lines",
     "synthesize": "Voicing and fitting lines",

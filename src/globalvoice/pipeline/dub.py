@@ -17,14 +17,17 @@ from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink
 from globalvoice.domain.render import FitOutcome, FittedTake
 from globalvoice.domain.script import Line, TranslatedLine
+from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.transcript import Transcript, transcript_from_dict, transcript_to_dict
 from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.pipeline import assemble, cast, ingest, keys, mix, render, segment, transcribe
 from globalvoice.pipeline.cast import SpeakerVoice
+from globalvoice.pipeline.diarize import diarize_cached
 from globalvoice.pipeline.fit import FitPolicy
 from globalvoice.pipeline.timing import StageClock
 from globalvoice.pipeline.translate import check_pairs
@@ -53,6 +56,7 @@ class SourceAnalysis:
     languages_detected: tuple[str, ...]
     lines: tuple[Line, ...]
     voices: dict[str, SpeakerVoice]
+    diarization: Diarization | None = None  # None only in analyses stored before diarization
 
     @property
     def source_language(self) -> str:
@@ -136,8 +140,10 @@ def analyse_source(
     cache: ArtifactCache,
     clock: StageClock,
     progress: ProgressSink = NO_PROGRESS,
+    speaker: SpeakerEmbedder | None = None,
 ) -> SourceAnalysis:
-    """Probe, extract speech audio, VAD, transcribe, cut into lines and cast a voice per speaker."""
+    """Probe, extract speech audio, VAD, diarize, transcribe, cut into lines (one speaker each)
+    and cast a voice per speaker. Without `speaker` (the embedder) all speech is one speaker."""
     with clock.stage("probe"):
         info = ingest.probe_input(input_path)
         digest = file_digest(input_path)
@@ -145,6 +151,17 @@ def analyse_source(
         audio = ingest.extract_speech_audio(input_path, info)
     with clock.stage("vad"):
         speech = transcribe.detect_speech(audio, vad=vad, progress=progress)
+    with clock.stage("diarize"):
+        speakers = diarize_cached(
+            audio,
+            speech,
+            input_digest=digest,
+            vad=vad.info.fingerprint,
+            embedder=speaker,
+            speakers=settings.speakers,
+            cache=cache,
+            progress=progress,
+        )
     transcript = Transcript(language=source or "und", language_probability=0.0, segments=())
     if speech:
         with clock.stage("transcribe"):
@@ -166,7 +183,7 @@ def analyse_source(
     policy = segment.SegmentPolicy(
         max_line_ms=settings.max_line_ms, pause_split_ms=settings.pause_split_ms
     )
-    lines = segment.build_lines(transcript, policy=policy)
+    lines = segment.build_lines(transcript, policy=policy, speakers=speakers)
     if lines and source is None:
         check_pairs([transcript.language], targets, translator=translator)
     with clock.stage("cast"):
@@ -178,6 +195,7 @@ def analyse_source(
         languages_detected=tuple(transcript.languages) if lines else (),
         lines=lines,
         voices=voices,
+        diarization=speakers,
     )
 
 

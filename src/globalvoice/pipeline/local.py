@@ -11,6 +11,7 @@ from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import OutputNotWritable
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
@@ -29,6 +30,7 @@ class DubEngines:
     stt: SpeechToText
     mt: Translator
     tts: Synthesizer
+    speaker: SpeakerEmbedder | None = None  # None: every input is one speaker
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +85,7 @@ def run_local(
         cache=cache,
         clock=clock,
         progress=progress,
+        speaker=engines.speaker,
     )
     with tempfile.TemporaryDirectory(dir=request.out_dir, prefix=".globalvoice-work-") as work:
         staging = Path(work)
@@ -120,6 +123,7 @@ def run_local(
             lines=analysis.lines,
             results=results,
             times=clock.times,
+            diarization=analysis.diarization,
         )
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         # A target equal to the source shares the source's subtitle files: move each path once.
@@ -131,12 +135,15 @@ def run_local(
 
 def engine_table(engines: DubEngines) -> dict[str, dict[str, str]]:
     table = {}
-    for role, engine in (
+    roles: list[tuple[str, Any]] = [
         ("vad", engines.vad),
         ("stt", engines.stt),
         ("mt", engines.mt),
         ("tts", engines.tts),
-    ):
+    ]
+    if engines.speaker is not None:
+        roles.append(("speaker", engines.speaker))
+    for role, engine in roles:
         table[role] = {
             "name": engine.info.name,
             "model": engine.info.model_id,

@@ -6,12 +6,20 @@ from typing import Any
 
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.script import Line
+from globalvoice.domain.speakers import Diarization
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.dub import RenderedLine
 from globalvoice.pipeline.timing import StageTime
 
-__all__ = ["MANIFEST_SCHEMA", "Artifact", "LanguageResult", "build_manifest", "segment_entries"]
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "Artifact",
+    "LanguageResult",
+    "build_manifest",
+    "segment_entries",
+    "speaker_entries",
+]
 
 MANIFEST_SCHEMA = "globalvoice.manifest/1"
 
@@ -67,6 +75,34 @@ def segment_entries(
     return entries
 
 
+def speaker_entries(
+    voices: dict[str, SpeakerVoice], lines: Sequence[Line], diarization: Diarization | None
+) -> list[dict[str, Any]]:
+    """Each speaker: the voice cast for them, their turns, speech time and line ids."""
+    found = diarization.speaker_ids if diarization is not None else ()
+    entries = []
+    for speaker in dict.fromkeys([*found, *voices]):
+        voice = voices.get(speaker)
+        entry: dict[str, Any] = asdict(voice) if voice is not None else {"speaker_id": speaker}
+        entry["lines"] = [line.id for line in lines if line.speaker_id == speaker]
+        if diarization is not None:
+            turns = diarization.turns_of(speaker)
+            entry["speech_ms"] = sum(turn.duration_ms for turn in turns)
+            entry["turns"] = [[turn.start_ms, turn.end_ms] for turn in turns]
+        entries.append(entry)
+    return entries
+
+
+def _diarization_summary(diarization: Diarization | None) -> dict[str, Any] | None:
+    if diarization is None:
+        return None
+    return {
+        "estimated_count": diarization.estimated_count,
+        "requested_count": diarization.requested_count,
+        "embedder": diarization.embedder,
+    }
+
+
 def build_manifest(
     *,
     version: str,
@@ -83,6 +119,7 @@ def build_manifest(
     lines: Sequence[Line],
     results: Sequence[LanguageResult],
     times: Sequence[StageTime],
+    diarization: Diarization | None = None,
 ) -> dict[str, Any]:
     summary = {}
     for result in results:
@@ -104,7 +141,9 @@ def build_manifest(
         "source_language": source_language,
         "languages_detected": list(languages_detected),
         "has_speech": has_speech,
-        "speakers": [asdict(v) for v in voices.values()],
+        "speakers": speaker_entries(voices, lines, diarization),
+        "diarization": _diarization_summary(diarization),
+        "overlaps": [asdict(o) for o in diarization.overlaps] if diarization is not None else [],
         "engines": engines,
         "settings": settings,
         "artifacts": [asdict(a) for a in artifacts],

@@ -1,9 +1,11 @@
-"""Build dubbing lines from timed words: sentences, split at pauses and at a maximum length."""
+"""Build dubbing lines from timed words: sentences, split at pauses, at speaker changes and at a
+maximum length."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from globalvoice.domain.script import Line
+from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.transcript import Transcript, Word
 
 __all__ = ["SegmentPolicy", "build_lines"]
@@ -41,10 +43,27 @@ def _split_long(words: Sequence[Word], max_line_ms: int) -> list[list[Word]]:
     return pieces
 
 
-def build_lines(transcript: Transcript, *, policy: SegmentPolicy) -> tuple[Line, ...]:
-    """Group the transcript's words into lines. Every word lands in exactly one line."""
+def _word_speakers(words: Sequence[Word], speakers: Diarization | None) -> list[str]:
+    """Each word's speaker: the turn sharing the most time with it, else the nearest turn."""
+    fallback = speakers.speaker_ids[0] if speakers and speakers.turns else "S1"
+    if speakers is None or len(speakers.speaker_ids) < 2:
+        return [fallback] * len(words)
+    return [
+        speakers.speaker_at(w.start_ms, max(w.end_ms, w.start_ms + 1)) or fallback for w in words
+    ]
+
+
+def build_lines(
+    transcript: Transcript, *, policy: SegmentPolicy, speakers: Diarization | None = None
+) -> tuple[Line, ...]:
+    """Group the transcript's words into lines. Every word lands in exactly one line.
+
+    With `speakers`, a line never spans two speakers: it ends at the word where the speaker
+    changes, and carries its speaker's id ("S1" without a diarization).
+    """
     tagged = [(word, seg.language) for seg in transcript.segments for word in seg.words]
-    runs: list[tuple[list[Word], str]] = []
+    who = _word_speakers([word for word, _ in tagged], speakers)
+    runs: list[tuple[list[Word], str, str]] = []
     current: list[Word] = []
     for index, (word, language) in enumerate(tagged):
         current.append(word)
@@ -54,12 +73,13 @@ def build_lines(transcript: Transcript, *, policy: SegmentPolicy) -> tuple[Line,
             or _ends_with(word, _SENTENCE_END)
             or nxt[0].start_ms - word.end_ms >= policy.pause_split_ms
             or nxt[1] != language
+            or who[index + 1] != who[index]
         )
         if should_close:
-            runs.append((current, language))
+            runs.append((current, language, who[index]))
             current = []
     lines: list[Line] = []
-    for words, language in runs:
+    for words, language, speaker in runs:
         for piece in _split_long(words, policy.max_line_ms):
             text = "".join(w.text for w in piece).strip()
             start_ms = piece[0].start_ms
@@ -71,6 +91,7 @@ def build_lines(transcript: Transcript, *, policy: SegmentPolicy) -> tuple[Line,
                     end_ms=end_ms,
                     text=" ".join(text.split()),
                     language=language,
+                    speaker_id=speaker,
                 )
             )
     return tuple(lines)
