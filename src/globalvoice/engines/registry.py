@@ -14,6 +14,7 @@ from globalvoice.engines.vad.protocol import VoiceActivityDetector
 
 __all__ = [
     "as_candidate_translator",
+    "bergamot_candidate_mt",
     "build_candidate_mt",
     "build_mt",
     "build_speaker",
@@ -92,6 +93,14 @@ def as_candidate_translator(translator: Translator) -> CandidateTranslator:
         translator if isinstance(translator, CandidateTranslator) else SingleCandidate(translator)
     )
     return engine if engine.capabilities.glossary else GlossaryEnforcer(engine)
+
+
+def bergamot_candidate_mt() -> CandidateTranslator:
+    """The shipped en<->pt Bergamot students with beam search and n-best candidates
+    (engines.mt.bergamot, numpy decoder), glossary enforced."""
+    from globalvoice.engines.mt.bergamot import BergamotCandidateTranslator
+
+    return as_candidate_translator(BergamotCandidateTranslator())
 
 
 def build_tts(settings: Settings) -> Synthesizer:
