@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -231,6 +232,9 @@ def main(
         list[float] | None, typer.Option(help="media length (default 1); repeat for more runs")
     ] = None,
     target: Annotated[str, typer.Option(help="target language")] = "es",
+    repeat: Annotated[
+        int, typer.Option(min=1, help="runs per length; with 2 or more, a median line follows")
+    ] = 1,
     child_input: Annotated[Path | None, typer.Option(hidden=True)] = None,
     child_result: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
@@ -246,33 +250,74 @@ def main(
     log = results / f"{today}-{sha}.jsonl"
     machine = _machine()
     for length in minutes or [1.0]:
-        with tempfile.TemporaryDirectory(prefix="gv-bench-") as tmp:
-            work = Path(tmp)
-            started = time.perf_counter()
-            input_path = build_input(length, work)
-            build_s = time.perf_counter() - started
-            result_path = work / "result.json"
-            subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--target", target,
-                 "--child-input", str(input_path), "--child-result", str(result_path)],
-                check=True, stdout=sys.stderr,
-            )  # fmt: skip
-            child = json.loads(result_path.read_text(encoding="utf-8"))
-        record = {
-            "bench": "dub",
-            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "git_sha": sha,
-            "git_dirty": dirty,
-            "machine": machine,
-            "minutes": length,
-            "target": target,
-            "input_build_s": round(build_s, 3),
-            **child,
-        }
-        line = json.dumps(record, ensure_ascii=False)
-        print(line, flush=True)
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        runs = [_run_once(length, target, sha, dirty, machine, log) for _ in range(repeat)]
+        if repeat > 1:
+            print(json.dumps(_medians(runs)), flush=True)
+
+
+def _run_once(
+    length: float, target: str, sha: str, dirty: bool, machine: dict[str, Any], log: Path
+) -> dict[str, Any]:
+    """One dub of `length` minutes in a fresh process; its record is printed and logged."""
+    load_1m = os.getloadavg()[0]  # other jobs on the machine inflate wall time, not CPU
+    with tempfile.TemporaryDirectory(prefix="gv-bench-") as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        input_path = build_input(length, work)
+        build_s = time.perf_counter() - started
+        result_path = work / "result.json"
+        subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--target", target,
+             "--child-input", str(input_path), "--child-result", str(result_path)],
+            check=True, stdout=sys.stderr,
+        )  # fmt: skip
+        child = json.loads(result_path.read_text(encoding="utf-8"))
+    record = {
+        "bench": "dub",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_sha": sha,
+        "git_dirty": dirty,
+        "machine": machine,
+        "minutes": length,
+        "target": target,
+        "input_build_s": round(build_s, 3),
+        "load_avg_1m_before": round(load_1m, 2),
+        **child,
+    }
+    line = json.dumps(record, ensure_ascii=False)
+    print(line, flush=True)
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    return record
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of each headline figure over repeated runs of one length."""
+
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 4)
+
+    stages = sorted({name for run in runs for name in run["stages"]})
+    return {
+        "bench": "dub-median",
+        "runs": len(runs),
+        "minutes": runs[0]["minutes"],
+        "target": runs[0]["target"],
+        **{
+            key: median([run[key] for run in runs])
+            for key in ("rtf", "dub_wall_s", "dub_cpu_s", "peak_rss_mib")
+        },
+        "stages": {
+            name: {
+                unit: median([run["stages"].get(name, {}).get(unit, 0.0) for run in runs])
+                for unit in ("wall_s", "cpu_s")
+            }
+            for name in stages
+        },
+        "share_tempo_le_1_15": median([run["share_tempo_le_1_15"] or 0.0 for run in runs]),
+        "share_tempo_le_1_30": median([run["share_tempo_le_1_30"] or 0.0 for run in runs]),
+        "load_avg_1m_before": [run["load_avg_1m_before"] for run in runs],
+    }
 
 
 if __name__ == "__main__":
