@@ -66,15 +66,17 @@ class Linear:
 
 
 def _layer_norm(x: F32, norm: tuple[F32, F32]) -> F32:
-    mean = x.mean(axis=-1, keepdims=True)
-    centred = x - mean
-    var = np.mean(np.square(centred), axis=-1, keepdims=True)
+    """(x - mean) / sqrt(var + eps) * scale + bias over the last axis (Marian's eps: 1e-6)."""
+    inv_dim = 1.0 / x.shape[-1]
+    centred: F32 = x - np.add.reduce(x, axis=-1, keepdims=True) * inv_dim
+    var = np.add.reduce(np.square(centred), axis=-1, keepdims=True)
+    var *= inv_dim
     var += _LN_EPS
-    centred /= np.sqrt(var)
+    np.sqrt(var, out=var)
+    centred /= var
     centred *= norm[0]
     centred += norm[1]
-    out: F32 = centred
-    return out
+    return centred
 
 
 def _attention_weights(q: F32, k_t: F32, scale: float, mask: F32) -> F32:
