@@ -67,8 +67,8 @@ def test_duration_is_predicted_before_synthesis(
     assert estimates == sorted(estimates, reverse=True), "longer at a higher speed"
     for speed, estimate in ((1000, estimates[0]), (1250, estimates[5])):
         took = tts.synthesize(text, voice=voice, language=language, speed_permille=speed)
-        # The frame counts are exact; only the trimmed end silence (+-50 ms) is modelled.
-        assert abs(estimate - took.duration_ms) <= 120, (speed, estimate, took.duration_ms)
+        # The frame counts are exact; only the trimmed end silence (sd 50 ms) is modelled.
+        assert abs(estimate - took.duration_ms) <= 150, (speed, estimate, took.duration_ms)
 
 
 def test_long_line_is_synthesized_once_at_the_speed_its_slot_needs(
