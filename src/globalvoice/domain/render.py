@@ -1,21 +1,11 @@
-"""Rendering results: a synthesized take per line and how it was fitted to its slot."""
+"""Rendering results: each line's synthesized take and how it was fitted to its slot."""
 
 from dataclasses import dataclass
 from enum import StrEnum
 
 from globalvoice.domain.audio import Pcm
 
-__all__ = ["FitOutcome", "FittedTake", "Take"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Take:
-    """The TTS output for one line at a given speed (1000 = the voice's natural rate)."""
-
-    line_id: str
-    audio: Pcm
-    speed_permille: int
-    voice: str
+__all__ = ["FitOutcome", "FittedTake"]
 
 
 class FitOutcome(StrEnum):
