@@ -8,10 +8,12 @@
 4. Resegment: every `grid_ms` cell of speech scores each speaker by the mean similarity of the
    native windows covering it to the speaker's centroid; a Viterbi pass with a switching cost
    (lower across a pause) picks the labels, so turns change at `grid_ms` resolution.
-5. Overlap: cells where the runner-up speaker scores nearly as well as the winner, for at least
-   `min_overlap_ms`, are reported as overlapping speech of those two speakers.
+5. Overlap: native windows inside one turn that match the mix of the two best speakers better
+   than the best alone, in runs of `min_overlap_windows` covering `min_overlap_ms`, are reported
+   as overlapping speech of those two speakers.
 """
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -50,9 +52,10 @@ class DiarizePolicy:
     min_embed_ms: int = 400  # shorter speech spans take their neighbours' speaker
     switch_cost: float = 0.6  # in cosine x cells: a change must pay for itself
     pause_switch_cost: float = 0.15  # ... and costs less across a pause
-    overlap_margin: float = 0.02
+    overlap_margin: float = 0.03
     overlap_floor: float = 0.4
-    min_overlap_ms: int = 800
+    min_overlap_ms: int = 1200
+    min_overlap_windows: int = 3
     clusters: ClusterPolicy = field(default_factory=ClusterPolicy)
 
 
@@ -156,46 +159,52 @@ def _turns(cells: _Cells, path: npt.NDArray[np.int64], names: dict[int, str]) ->
     return turns
 
 
+def _straddles(native: Sequence[tuple[int, int]], turns: Sequence[SpeakerTurn]) -> list[bool]:
+    """Whether each window hears two different turns' speakers (a change, not an overlap)."""
+    ends = [turn.end_ms for turn in turns]
+    out = []
+    for start, end in native:
+        first = bisect.bisect_right(ends, start)
+        heard = {t.speaker_id for t in turns[first:] if t.start_ms < end}
+        out.append(len(heard) > 1)
+    return out
+
+
 def _overlaps(
-    cells: _Cells,
-    scores: npt.NDArray[np.float64],
+    native: Sequence[tuple[int, int]],
+    similarity: npt.NDArray[np.float32],
     centres: npt.NDArray[np.float32],
+    turns: Sequence[SpeakerTurn],
     names: dict[int, str],
     policy: DiarizePolicy,
 ) -> list[OverlapRegion]:
-    """Runs of cells that match the mix of the two best speakers better than the best alone.
-
-    Scores are linear in the embedding, so a cell's similarity to the normalised sum of two
-    centroids a and b is (s_a + s_b) / |c_a + c_b|.
+    """Runs of windows, each inside one turn, that match the mix of the two best speakers
+    better than the best alone: the normalised sum of centroids a and b scores
+    (s_a + s_b) / |c_a + c_b|, as similarity is linear in the embedding.
     """
-    if scores.shape[1] < 2:
+    if similarity.shape[1] < 2:
         return []
-    order = np.argsort(-scores, axis=1)[:, :2]
-    best = np.take_along_axis(scores, order[:, :1], axis=1)[:, 0]
-    runner = np.take_along_axis(scores, order[:, 1:], axis=1)[:, 0]
+    order = np.argsort(-similarity, axis=1)[:, :2]
+    best = np.take_along_axis(similarity, order[:, :1], axis=1)[:, 0]
+    runner = np.take_along_axis(similarity, order[:, 1:], axis=1)[:, 0]
     pair_norm = np.linalg.norm(centres[order[:, 0]] + centres[order[:, 1]], axis=1)
     mixed = (best + runner) / np.maximum(pair_norm, 1e-6)
     flagged = (runner >= policy.overlap_floor) & (mixed - best >= policy.overlap_margin)
-    regions: list[OverlapRegion] = []
-    index = 0
-    while index < len(flagged):
-        pair = {int(order[index, 0]), int(order[index, 1])}
-        if not flagged[index] or not pair <= names.keys():
-            index += 1
-            continue
-        end = index
-        while (
-            end + 1 < len(flagged)
-            and flagged[end + 1]
-            and cells.starts[end + 1] == cells.ends[end]
-            and {int(order[end + 1, 0]), int(order[end + 1, 1])} == pair
-        ):
-            end += 1
-        start_ms, end_ms = int(cells.starts[index]), int(cells.ends[end])
-        if end_ms - start_ms >= policy.min_overlap_ms:
-            speakers = tuple(sorted((names[p] for p in pair), key=lambda s: int(s[1:])))
-            regions.append(OverlapRegion(start_ms=start_ms, end_ms=end_ms, speaker_ids=speakers))
-        index = end + 1
+    flagged &= ~np.array(_straddles(native, turns), dtype=bool)
+    runs: list[tuple[int, int, frozenset[int], int]] = []  # start, end, pair, windows
+    for index in np.flatnonzero(flagged):
+        start, end = native[index]
+        pair = frozenset(int(c) for c in order[index])
+        if runs and runs[-1][2] == pair and start <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(end, runs[-1][1]), pair, runs[-1][3] + 1)
+        else:
+            runs.append((start, end, pair, 1))
+    regions = []
+    for start, end, pair, count in runs:
+        long_enough = count >= policy.min_overlap_windows and end - start >= policy.min_overlap_ms
+        if long_enough and pair <= names.keys():
+            ids = tuple(sorted((names[c] for c in pair), key=lambda n: int(n[1:])))
+            regions.append(OverlapRegion(start_ms=start, end_ms=end, speaker_ids=ids))
     return regions
 
 
@@ -225,16 +234,19 @@ def diarize(
     windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-12)
     labels = cluster(windows, count=speakers, policy=policy.clusters)
     centres = centroids(windows, labels, int(labels.max()) + 1)
+    similarity = vectors @ centres.T
     cells = _cells(speech, policy.grid_ms)
-    scores = _cell_scores(cells, native, vectors @ centres.T)
+    scores = _cell_scores(cells, native, similarity)
     cost = np.full(len(cells.starts), policy.switch_cost * policy.grid_ms / 100)
     cost[1:][cells.span[1:] != cells.span[:-1]] = policy.pause_switch_cost
     path = smooth_path(scores, switch_cost=cost)
     names = {int(label): speaker_label(i) for i, label in enumerate(dict.fromkeys(path.tolist()))}
+    turns = _turns(cells, path, names)
+    overlaps = _overlaps(native, similarity, centres, turns, names, policy)
     progress(StageProgress(stage="diarize", done=1, total=1))
     return Diarization(
-        turns=tuple(_turns(cells, path, names)),
-        overlaps=tuple(_overlaps(cells, scores, centres, names, policy)) if len(names) > 1 else (),
+        turns=tuple(turns),
+        overlaps=tuple(overlaps) if len(names) > 1 else (),
         estimated_count=len(names),
         requested_count=speakers,
         embedder=embedder.info.fingerprint,

@@ -23,7 +23,7 @@ class SpeakerEmbedder(Protocol):
 
     @property
     def window_ms(self) -> int:
-        """The shortest span that fills the model's receptive window; shorter spans are padded."""
+        """The span that fills the model's window; shorter spans are repeated to fill it."""
         ...
 
     def embed_spans(

@@ -143,8 +143,10 @@ class VoiceFilterEmbedder:
         owners: list[int] = []
         for index, (start_ms, end_ms) in enumerate(spans_ms):
             feats = log_mel(audio.slice_ms(start_ms, end_ms).samples)
-            if len(feats) < FRAMES:  # pad as the package does: zeros in the log domain
-                feats = np.concatenate([feats, np.zeros((FRAMES - len(feats), N_MELS), np.float32)])
+            if len(feats) == 0:
+                feats = np.full((1, N_MELS), -10.0, dtype=np.float32)  # log10 of the floor
+            if len(feats) < FRAMES:  # repeat a short span (the package pads with 0 = loud)
+                feats = np.resize(feats, (FRAMES, N_MELS))
             for start in _starts(len(feats)):
                 windows.append(feats[start : start + FRAMES])
                 owners.append(index)

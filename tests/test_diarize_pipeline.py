@@ -1,0 +1,88 @@
+"""Diarization in the dub: speaker ids on lines, a voice per speaker, the manifest, --speakers."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from globalvoice.config.settings import Settings
+from globalvoice.pipeline.dub import analyse_source
+from globalvoice.pipeline.local import DubEngines, DubRequest, run_local
+from globalvoice.pipeline.timing import StageClock
+from globalvoice.storage.cache import ArtifactCache
+from tests.conftest import concat_audio
+
+# A man (2414) and a woman (1998) of LibriSpeech in alternating turns, 0.4 s apart.
+TURNS = [("2414", 1), ("1998", 1), ("2414", 3), ("1998", 3)]
+
+
+def two_readers(media: Path, out: Path) -> tuple[Path, list[tuple[int, int, str]]]:
+    import soundfile as sf
+
+    parts = [
+        media / "speech" / "librispeech" / f"{r}-{_chapter(media, r)}-{i:04d}.flac"
+        for r, i in TURNS
+    ]
+    spans, at = [], 0
+    for (reader, _), part in zip(TURNS, parts, strict=True):
+        length = sf.info(str(part)).frames * 1000 // 16_000
+        spans.append((at, at + length, reader))
+        at += length + 400
+    return concat_audio(parts, out), spans
+
+
+def _chapter(media: Path, reader: str) -> str:
+    return next((media / "speech" / "librispeech").glob(f"{reader}-*.flac")).name.split("-")[1]
+
+
+@pytest.mark.slow
+def test_two_readers_get_two_speakers_and_two_voices(
+    media: Path, tmp_path: Path, engines: DubEngines, settings: Settings
+) -> None:
+    audio, spans = two_readers(media, tmp_path / "two_readers.wav")
+    out = tmp_path / "out"
+    cache = ArtifactCache.local(tmp_path / "cache")
+    request = DubRequest(input_path=audio, targets=("es",), out_dir=out)
+    manifest = run_local(request, engines=engines, settings=settings.pipeline, cache=cache).manifest
+    assert manifest == json.loads((out / "manifest.json").read_text())
+    segments = manifest["segments"]
+    assert {s["speaker"] for s in segments} == {"S1", "S2"}
+    reader_of = {"S1": "2414", "S2": "1998"}  # ids follow first appearance
+    for segment in segments:  # every line lies in a turn of its own reader
+        middle = (segment["start_ms"] + segment["end_ms"]) // 2
+        owner = next(r for start, end, r in spans if start - 400 <= middle <= end + 400)
+        assert reader_of[segment["speaker"]] == owner, segment
+    speakers = {s["speaker_id"]: s for s in manifest["speakers"]}
+    assert set(speakers) == {"S1", "S2"}
+    assert (speakers["S1"]["is_female"], speakers["S2"]["is_female"]) == (False, True)
+    assert speakers["S1"]["voice"] != speakers["S2"]["voice"]
+    for speaker_id, entry in speakers.items():
+        assert entry["lines"] == [s["id"] for s in segments if s["speaker"] == speaker_id]
+        assert entry["turns"] and entry["speech_ms"] > 5_000
+    assert manifest["diarization"]["estimated_count"] == 2
+    assert manifest["diarization"]["requested_count"] is None
+    assert manifest["overlaps"] == []
+    assert manifest["engines"]["speaker"]["name"] == "speaker.voicefilter"
+    assert "diarize" in {s["stage"] for s in manifest["stages"]}
+
+    # The user says it is one speaker: one id, one voice, same words.
+    one = settings.pipeline.model_copy(update={"speakers": 1})
+    analysis = analyse_source(
+        audio, source=None, targets=("es",), vad=engines.vad, stt=engines.stt,
+        translator=engines.mt, tts=engines.tts, settings=one, cache=cache, clock=StageClock(),
+        speaker=engines.speaker,
+    )  # fmt: skip
+    assert {line.speaker_id for line in analysis.lines} == {"S1"}
+    assert set(analysis.voices) == {"S1"}
+    assert analysis.diarization is not None and analysis.diarization.requested_count == 1
+    words = " ".join(s["source_text"] for s in segments).split()
+    assert " ".join(line.text for line in analysis.lines).split() == words
+
+
+def test_speakers_option_is_checked() -> None:
+    from globalvoice.cli.main import app
+
+    result = CliRunner().invoke(app, ["dub", "missing.mp4", "--to", "es", "--speakers", "0"])
+    assert result.exit_code == 2
+    assert "--speakers" in result.output
