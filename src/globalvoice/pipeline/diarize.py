@@ -193,7 +193,7 @@ def _overlaps(
     flagged &= ~np.array(_straddles(native, turns), dtype=bool)
     runs: list[tuple[int, int, frozenset[int], int]] = []  # start, end, pair, windows
     for index in np.flatnonzero(flagged):
-        start, end = native[index]
+        start, end = native[int(index)]
         pair = frozenset(int(c) for c in order[index])
         if runs and runs[-1][2] == pair and start <= runs[-1][1]:
             runs[-1] = (runs[-1][0], max(end, runs[-1][1]), pair, runs[-1][3] + 1)
