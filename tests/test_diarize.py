@@ -301,3 +301,27 @@ def test_diarize_cached_skips_the_model_the_second_time(tmp_path: object) -> Non
             speakers=2,
             cache=cache,
         )
+
+
+def test_analysis_with_speakers_survives_the_stage_codec() -> None:
+    from globalvoice.domain.media import MediaInfo
+    from globalvoice.domain.script import Line
+    from globalvoice.pipeline import codec
+    from globalvoice.pipeline.dub import SourceAnalysis
+
+    info = MediaInfo(
+        container="wav", duration_ms=8_000, size_bytes=1, audio_codec="pcm", audio_rate_hz=16_000,
+        audio_channels=1,
+    )  # fmt: skip
+    line = Line(
+        id="L0001", start_ms=3_000, end_ms=5_000, text="Hi.", language="en", speaker_id="S2"
+    )
+    analysis = SourceAnalysis(
+        info=info, digest="d", transcript_language="en", languages_detected=("en",),
+        lines=(line,), voices={}, diarization=two_speakers(),
+    )  # fmt: skip
+    assert codec.load_analysis(codec.dump(analysis)) == analysis
+    legacy = codec.dump(analysis).replace(
+        b',"diarization":' + TypeAdapter(Diarization).dump_json(two_speakers()), b""
+    )
+    assert codec.load_analysis(legacy).diarization is None  # analyses stored before diarization
