@@ -17,6 +17,9 @@ from globalvoice.media.stretch import stretch_to
 __all__ = ["FitPlan", "FitPolicy", "available_ms", "choose_speed", "fit_take", "plan_fit"]
 
 MAX_TTS_SPEED_PERMILLE = 2000
+# A sped-up take may end this much (1 %) shorter than its plan (the duration estimate's error)
+# before Rubber Band brings it back to the planned length: no needless speed-up beyond that.
+SPEED_SLACK_PERMILLE = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,16 +121,20 @@ def place_take(
     slot_ms: int,
     policy: FitPolicy,
 ) -> FittedTake:
-    """Bring a synthesized take into its slot: Rubber Band stretches what is still too long
-    (or, after a too-fast TTS pass, what would exceed the tempo cap) to the planned length."""
+    """Bring a synthesized take into its slot: Rubber Band stretches what is still too long to
+    the planned length, and slows back to it a sped-up take that came out more than
+    `SPEED_SLACK_PERMILLE` too short (or beyond the tempo cap) because its estimate was long."""
     plan = plan_fit(natural_ms=natural_ms, available_ms=slot_ms, policy=policy)
-    too_fast = natural_ms * 1000 > policy.max_tempo_permille * audio.duration_ms
+    too_fast = natural_ms * 1000 > policy.max_tempo_permille * audio.duration_ms or (
+        tts_speed_permille != 1000
+        and audio.duration_ms * 1000 < plan.target_ms * (1000 - SPEED_SLACK_PERMILLE)
+    )
     if audio.duration_ms > plan.target_ms or too_fast:
         audio = stretch_to(audio, plan.target_ms)
     placed_ms = max(1, audio.duration_ms)
     outcome = plan.outcome
-    if outcome is FitOutcome.NATURAL and tts_speed_permille != 1000:
-        outcome = FitOutcome.SPED_UP  # predicted too long: sped up a little more than needed
+    if outcome is FitOutcome.NATURAL and placed_ms < natural_ms:
+        outcome = FitOutcome.SPED_UP  # predicted too long: sped up a little though it fitted
     return FittedTake(
         line_id=line.id,
         audio=audio,
