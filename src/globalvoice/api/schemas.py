@@ -104,6 +104,9 @@ class DubOptions(BaseModel):
     max_tempo: float | None = Field(
         default=None, ge=1.0, le=2.0, description="cap on how much a dubbed line may speed up"
     )
+    speakers: int | None = Field(
+        default=None, ge=1, le=20, description="how many people speak; null: estimate it"
+    )
 
 
 class DubCreate(BaseModel):

@@ -18,7 +18,7 @@ from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import ConfigError, UserFacingError
 from globalvoice.engines.base import EngineInfo
 from globalvoice.orchestration.context import WorkerContext
-from globalvoice.orchestration.jobs import DubJob
+from globalvoice.orchestration.jobs import DubJob, job_pipeline
 from globalvoice.orchestration.messages import Analysed, TargetInput, TargetResult, work_key
 from globalvoice.orchestration.publish import forget_if_deleted, publish_outputs
 from globalvoice.orchestration.reporting import ActivityReporter, keep_alive, publish_status
@@ -53,7 +53,7 @@ class DubActivities:
         self._ctx = ctx
 
     def _pipeline(self, job: DubJob) -> PipelineSettings:
-        return self._ctx.settings.pipeline.model_copy(update=job.options)
+        return job_pipeline(self._ctx.settings.pipeline, job)
 
     @contextmanager
     def _scratch(self) -> Iterator[Path]:
@@ -88,6 +88,7 @@ class DubActivities:
                 cache=ctx.cache,
                 clock=clock,
                 progress=reporter,
+                speaker=ctx.speaker(),
             )
         reporter.flush()
         key = work_key(job, "analysis.json")
@@ -97,7 +98,11 @@ class DubActivities:
             analysis_key=key,
             source_language=analysis.source_language,
             line_count=len(analysis.lines),
-            engines={"vad": _engine(ctx.vad().info), "stt": _engine(ctx.stt().info)},
+            engines={
+                "vad": _engine(ctx.vad().info),
+                "stt": _engine(ctx.stt().info),
+                "speaker": _engine(ctx.speaker().info),
+            },
             times=list(clock.times),
         )
 

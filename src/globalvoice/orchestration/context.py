@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from globalvoice.config.settings import Settings
 from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
@@ -31,6 +32,7 @@ class WorkerContext:
     _stt: SpeechToText | None = None
     _mt: Translator | None = None
     _tts: Synthesizer | None = None
+    _speaker: SpeakerEmbedder | None = None
 
     @property
     def cache(self) -> ArtifactCache:
@@ -54,6 +56,12 @@ class WorkerContext:
             if self._mt is None:
                 self._mt = registry.build_mt(self.settings)
             return self._mt
+
+    def speaker(self) -> SpeakerEmbedder:
+        with self._lock:
+            if self._speaker is None:
+                self._speaker = registry.build_speaker(self.settings)
+            return self._speaker
 
     def tts(self) -> Synthesizer:
         with self._lock:

@@ -3,7 +3,9 @@
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["DubJob", "DubLauncher", "output_prefix", "workflow_id"]
+from globalvoice.config.settings import PipelineSettings
+
+__all__ = ["DubJob", "DubLauncher", "job_pipeline", "output_prefix", "workflow_id"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -15,6 +17,11 @@ class DubJob:
     targets: list[str]
     source: str | None = None  # None = detect
     options: dict[str, float] = field(default_factory=dict)  # PipelineSettings overrides
+
+
+def job_pipeline(defaults: PipelineSettings, job: DubJob) -> PipelineSettings:
+    """The worker's pipeline settings with the job's options, validated (ints stay ints)."""
+    return PipelineSettings.model_validate({**defaults.model_dump(), **job.options})
 
 
 def workflow_id(dub_id: str) -> str:

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from globalvoice import __version__
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.orchestration.context import WorkerContext
-from globalvoice.orchestration.jobs import DubJob, output_prefix
+from globalvoice.orchestration.jobs import DubJob, job_pipeline, output_prefix
 from globalvoice.orchestration.messages import FinishInput
 from globalvoice.orchestration.reporting import publish_status
 from globalvoice.pipeline import codec, dub
@@ -118,11 +118,12 @@ class FinishActivities:
                 has_speech=bool(analysis.lines),
                 voices=analysis.voices,
                 engines=_engines(step),
-                settings=ctx.settings.pipeline.model_copy(update=job.options).model_dump(),
+                settings=job_pipeline(ctx.settings.pipeline, job).model_dump(),
                 artifacts=artifacts,
                 lines=analysis.lines,
                 results=results,
                 times=_times(step),
+                diarization=analysis.diarization,
             )
             for result in results:
                 name = f"{stem}.{result.language}.translation.json"
