@@ -82,7 +82,15 @@ def build_mt(settings: Settings) -> Translator:
 def build_candidate_mt(settings: Settings) -> CandidateTranslator:
     """The configured MT engine behind the rich request API (engines.mt.requests): engines that
     take no instructions get their glossary enforced with placeholders (engines.mt.glossary)."""
-    return as_candidate_translator(build_mt(settings))
+    translator = build_mt(settings)
+    if settings.mt.kind == "mt.embedded":
+        from globalvoice.engines.mt.bergamot import BergamotCandidateTranslator
+        from globalvoice.engines.mt.embedded import EmbeddedTranslator
+        from globalvoice.engines.mt.embedded_candidates import EmbeddedCandidateTranslator
+
+        if isinstance(translator, EmbeddedTranslator):
+            translator = EmbeddedCandidateTranslator(translator, BergamotCandidateTranslator())
+    return as_candidate_translator(translator)
 
 
 def as_candidate_translator(translator: Translator) -> CandidateTranslator:

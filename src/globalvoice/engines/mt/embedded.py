@@ -69,6 +69,14 @@ class EmbeddedTranslator:
                         queue.append((*path, nxt))
         return None
 
+    def path(self, source: str, target: str) -> tuple[str, ...] | None:
+        """The languages a translation passes through, source first; None when unsupported."""
+        return self._routes.get((source, target))
+
+    def edge(self, source: str, target: str) -> Translator:
+        """The engine that translates one hop of a path."""
+        return self._edges[(source, target)]
+
     def pairs(self) -> frozenset[LanguagePair]:
         return frozenset(pair for pair, route in self._routes.items() if route is not None)
 
