@@ -22,6 +22,7 @@ def build_engines(settings: Settings) -> DubEngines:
         stt=registry.build_stt(settings),
         mt=registry.build_mt(settings),
         tts=registry.build_tts(settings),
+        mt_candidates=registry.build_candidate_mt(settings),
         speaker=registry.build_speaker(settings),
     )
 

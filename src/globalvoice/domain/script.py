@@ -38,3 +38,9 @@ class TranslatedLine:
     engine: str
     is_dubbed: bool = True
     note: str = ""
+    # The sentence this line belongs to (its first line's id) and, when the engine gave
+    # several candidates, this line's share of each, best-scored first (`text` is one of them).
+    group_id: str = ""
+    alternatives: tuple[str, ...] = ()
+    scores: tuple[float, ...] = ()
+    chosen: int = 0  # index into alternatives

@@ -125,7 +125,7 @@ class DubActivities:
             translated = dub.translate_target(
                 analysis,
                 step.target,
-                translator=ctx.mt(),
+                translator=ctx.mt_candidates(),
                 cache=ctx.cache,
                 clock=clock,
                 progress=reporter,

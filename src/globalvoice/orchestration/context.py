@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from globalvoice.config.settings import Settings
 from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.mt.requests import CandidateTranslator
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
@@ -33,6 +34,7 @@ class WorkerContext:
     _mt: Translator | None = None
     _tts: Synthesizer | None = None
     _speaker: SpeakerEmbedder | None = None
+    _mt_candidates: CandidateTranslator | None = None
 
     @property
     def cache(self) -> ArtifactCache:
@@ -62,6 +64,12 @@ class WorkerContext:
             if self._speaker is None:
                 self._speaker = registry.build_speaker(self.settings)
             return self._speaker
+
+    def mt_candidates(self) -> CandidateTranslator:
+        with self._lock:
+            if self._mt_candidates is None:
+                self._mt_candidates = registry.build_candidate_mt(self.settings)
+            return self._mt_candidates
 
     def tts(self) -> Synthesizer:
         with self._lock:

@@ -19,7 +19,9 @@ from globalvoice.domain.render import FitOutcome, FittedTake
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.transcript import Transcript, transcript_from_dict, transcript_to_dict
+from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.mt.requests import CandidateTranslator
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
@@ -27,10 +29,16 @@ from globalvoice.engines.vad.protocol import VoiceActivityDetector
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.pipeline import assemble, cast, ingest, keys, mix, render, segment, transcribe
 from globalvoice.pipeline.cast import SpeakerVoice
+from globalvoice.pipeline.choose import choose_fitting
 from globalvoice.pipeline.diarize import diarize_cached
 from globalvoice.pipeline.fit import FitPolicy
 from globalvoice.pipeline.timing import StageClock
 from globalvoice.pipeline.translate import check_pairs
+from globalvoice.pipeline.translate_sentences import (
+    DEFAULT_SENTENCE_OPTIONS,
+    SentenceOptions,
+    translate_for_dubbing,
+)
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
@@ -203,14 +211,26 @@ def translate_target(
     analysis: SourceAnalysis,
     target: str,
     *,
-    translator: Translator,
+    translator: Translator | CandidateTranslator,
     cache: ArtifactCache,
     clock: StageClock,
     progress: ProgressSink = NO_PROGRESS,
+    options: SentenceOptions = DEFAULT_SENTENCE_OPTIONS,
 ) -> tuple[TranslatedLine, ...]:
+    """Whole sentences with context, n-best candidates each (pipeline.translate_sentences)."""
+    engine = (
+        translator
+        if isinstance(translator, CandidateTranslator)
+        else registry.as_candidate_translator(translator)
+    )
     with clock.stage("translate", target):
-        return render.translate_cached(
-            analysis.lines, target, translator=translator, cache=cache, progress=progress
+        return translate_for_dubbing(
+            analysis.lines,
+            target,
+            translator=engine,
+            cache=cache,
+            options=options,
+            progress=progress,
         )
 
 
@@ -230,6 +250,10 @@ def synthesize_target(
     policy = FitPolicy(
         max_tempo_permille=round(settings.max_tempo * 1000), min_gap_ms=settings.min_gap_ms
     )
+    with clock.stage("choose_candidate", target):
+        translated = choose_fitting(
+            translated, voices=analysis.voices, tts=tts, budget_ms=lambda line: line.duration_ms
+        )
     with clock.stage("synthesize_fit", target):
         renders = render.render_language(
             translated,

@@ -11,6 +11,7 @@ from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import OutputNotWritable
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.engines.mt.protocol import Translator
+from globalvoice.engines.mt.requests import CandidateTranslator
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
@@ -29,6 +30,7 @@ class DubEngines:
     vad: VoiceActivityDetector
     stt: SpeechToText
     mt: Translator
+    mt_candidates: CandidateTranslator | None = None  # n-best; None: `mt`, one candidate
     tts: Synthesizer
     speaker: SpeakerEmbedder | None = None  # None: every input is one speaker
 
@@ -172,7 +174,12 @@ def _dub_target(
         produced = [Artifact(language=target, kind=k, path=p) for k, p in passed.files.items()]
         return LanguageResult(language=target, route="none", rendered=(), loudness=None), produced
     translated = dub.translate_target(
-        analysis, target, translator=engines.mt, cache=cache, clock=clock, progress=progress
+        analysis,
+        target,
+        translator=engines.mt_candidates or engines.mt,
+        cache=cache,
+        clock=clock,
+        progress=progress,
     )
     speech_track = staging / f".speech.{target}.wav"
     rendered = dub.synthesize_target(

@@ -52,6 +52,8 @@ def segment_entries(
                 "text": render.translated.text,
                 "is_dubbed": render.translated.is_dubbed,
                 "note": render.translated.note,
+                "candidate": render.translated.chosen,
+                "candidates": len(render.translated.alternatives) or 1,
                 "dubbed_start_ms": take.start_ms if take else None,
                 "dubbed_end_ms": take.end_ms if take else None,
                 "slot_ms": take.slot_ms if take else None,
