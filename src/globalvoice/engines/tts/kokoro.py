@@ -105,11 +105,9 @@ class KokoroSynthesizer:
     def synthesize(
         self, text: str, *, voice: str, language: str, speed_permille: int = 1000
     ) -> Pcm:
+        lang = _espeak(language)
         samples, rate = self._kokoro.create(
-            text,
-            voice=self._style(voice),
-            speed=_speed(speed_permille),
-            lang=_espeak(language),
+            text, voice=self._style(voice), speed=_speed(speed_permille), lang=lang
         )
         return Pcm(samples=np.asarray(samples, dtype=np.float32), rate_hz=int(rate))
 
@@ -209,7 +207,10 @@ def _session_options(threads: int) -> Any:
 
 
 def _durations_session(model: Path) -> Any:
-    pruned = prune_onnx_model(model.read_bytes(), _DURATIONS_TENSOR)
+    try:
+        pruned = prune_onnx_model(model.read_bytes(), _DURATIONS_TENSOR)
+    except ValueError as err:
+        raise ModelNotAvailable(f"{model} is not the Kokoro v1.0 export expected: {err}") from err
     return _onnxruntime().InferenceSession(
         pruned, sess_options=_session_options(1), providers=["CPUExecutionProvider"]
     )
@@ -275,7 +276,8 @@ def _strings(message: memoryview, number: int) -> list[str]:
 
 def prune_onnx_model(model: bytes, output: str) -> bytes:
     """The ONNX model reduced to the nodes and weights that compute tensor `output` (its only
-    output). onnxruntime runs every node of a graph whatever outputs are asked for."""
+    output). onnxruntime runs every node of a graph whatever outputs are asked for. Names used
+    only inside control-flow subgraphs (If, Loop) are not followed: Kokoro's graph has none."""
     top = list(_fields(memoryview(model)))
     graph = next((p for n, p, _ in top if n == 7 and p is not None), None)
     if graph is None:
