@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from globalvoice import __version__
 from globalvoice.api.context import ApiContext
 from globalvoice.api.errors import install_error_handlers
-from globalvoice.api.routes import artifacts, dubs, events, meta, uploads
+from globalvoice.api.routes import artifacts, dubs, events, meta, uploads, voices
 from globalvoice.api.schemas import ErrorResponse
 
 __all__ = ["create_app"]
@@ -18,6 +18,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "conflicting state or idempotency key"},
     413: {"model": ErrorResponse, "description": "file too large"},
     422: {"model": ErrorResponse, "description": "invalid request or unusable media"},
+    501: {"model": ErrorResponse, "description": "not set up on this server"},
     503: {"model": ErrorResponse, "description": "temporarily unavailable; retry"},
 }
 
@@ -35,6 +36,6 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    for module in (meta, uploads, dubs, events, artifacts):
+    for module in (meta, uploads, dubs, events, artifacts, voices):
         app.include_router(module.router)
     return app

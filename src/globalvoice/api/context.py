@@ -9,6 +9,7 @@ from globalvoice.domain.language import LanguagePair
 from globalvoice.orchestration.jobs import DubLauncher
 from globalvoice.storage.blobs import BlobStore
 from globalvoice.storage.events import EventBus
+from globalvoice.storage.voices.protocol import VoiceLibrary
 
 __all__ = ["ApiContext", "LanguageSupport"]
 
@@ -33,3 +34,4 @@ class ApiContext:
     launcher: DubLauncher
     languages: LanguageSupport
     keepalive_s: float = 15.0  # SSE comment interval
+    voices: VoiceLibrary | None = None  # None: /v1/voices answers 501

@@ -23,6 +23,7 @@ from globalvoice.domain.errors import (
 
 __all__ = [
     "Conflict",
+    "FeatureUnavailable",
     "LaunchFailed",
     "LengthRequired",
     "PayloadTooLarge",
@@ -53,6 +54,12 @@ class LengthRequired(UserFacingError):
     code: ClassVar[str] = "upload.length_required"
 
 
+class FeatureUnavailable(UserFacingError):
+    """This server is not set up for the feature (e.g. no voice library)."""
+
+    code: ClassVar[str] = "feature.unavailable"
+
+
 class LaunchFailed(RetryableError):
     code: ClassVar[str] = "dub.launch_failed"
 
@@ -64,6 +71,7 @@ _STATUS: tuple[tuple[type[GlobalVoiceError], int], ...] = (
     (Conflict, 409),
     (LengthRequired, 411),
     (PayloadTooLarge, 413),
+    (FeatureUnavailable, 501),
     (UserFacingError, 422),
     (RetryableError, 503),
 )

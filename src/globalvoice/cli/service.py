@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import uvicorn
 from rich.console import Console
@@ -18,6 +18,7 @@ from globalvoice.orchestration.runtime import ServiceRuntime, open_runtime
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.models import Tenant
 from globalvoice.storage.db.session import make_engine, migrate, session_factory
+from globalvoice.storage.voices import VoiceLibrary, build_voice_library
 
 __all__ = ["create_key", "parse_pools", "run_serve", "run_worker"]
 
@@ -41,7 +42,9 @@ def language_support(settings: Settings) -> LanguageSupport:
     )
 
 
-def api_context(settings: Settings, rt: ServiceRuntime) -> ApiContext:
+def api_context(
+    settings: Settings, rt: ServiceRuntime, voices: VoiceLibrary | None = None
+) -> ApiContext:
     return ApiContext(
         settings=settings.service,
         sessions=rt.sessions,
@@ -49,6 +52,7 @@ def api_context(settings: Settings, rt: ServiceRuntime) -> ApiContext:
         events=rt.events,
         launcher=rt.launcher,
         languages=language_support(settings),
+        voices=voices,
     )
 
 
@@ -61,10 +65,20 @@ class _Server(uvicorn.Server):
         yield
 
 
+@contextlib.asynccontextmanager
+async def _voices(settings: Settings, rt: ServiceRuntime) -> AsyncIterator[VoiceLibrary]:
+    """The voice library (pgvector when configured, else SQLite in data_dir), closed after."""
+    library = build_voice_library(settings.service, rt.store)
+    try:
+        yield library
+    finally:
+        library.close()
+
+
 def run_serve(settings: Settings, *, pools: Sequence[Pool], console: Console) -> None:
     async def serve() -> None:
-        async with open_runtime(settings, pools=pools) as rt:
-            app = create_app(api_context(settings, rt))
+        async with open_runtime(settings, pools=pools) as rt, _voices(settings, rt) as voices:
+            app = create_app(api_context(settings, rt, voices))
             service = settings.service
             config = uvicorn.Config(app, host=service.host, port=service.port, log_level="info")
             where = "embedded Temporal" if rt.temporal else service.temporal_address
