@@ -83,6 +83,9 @@ def doctor() -> None:
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for the service.")
 app.add_typer(keys_app, name="keys")
+from globalvoice.cli.voices import voices_app  # noqa: E402
+
+app.add_typer(voices_app, name="voices")
 
 
 def _pools(value: str) -> tuple[Any, ...]:

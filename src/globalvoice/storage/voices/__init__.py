@@ -4,7 +4,7 @@
 (PostgreSQL + pgvector HNSW) and `build_voice_library(ServiceSettings)`.
 """
 
-from globalvoice.storage.voices.factory import build_voice_library
+from globalvoice.storage.voices.factory import LOCAL_TENANT, build_voice_library
 from globalvoice.storage.voices.local import LocalVoiceLibrary
 from globalvoice.storage.voices.protocol import (
     EMBEDDING_DIM,
@@ -17,6 +17,7 @@ from globalvoice.storage.voices.protocol import (
 
 __all__ = [
     "EMBEDDING_DIM",
+    "LOCAL_TENANT",
     "Embedding",
     "LocalVoiceLibrary",
     "VoiceLibrary",

@@ -4,7 +4,9 @@ from globalvoice.config.settings import ServiceSettings
 from globalvoice.storage.blobs import BlobStore, build_blob_store
 from globalvoice.storage.voices.protocol import VoiceLibrary
 
-__all__ = ["build_voice_library"]
+__all__ = ["LOCAL_TENANT", "build_voice_library"]
+
+LOCAL_TENANT = "local"  # the tenant of the embedded CLI's voices (no service, no API keys)
 
 
 def build_voice_library(
