@@ -66,7 +66,7 @@ def test_embedded_library_by_default(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "objects")
     library = LocalVoiceLibrary(tmp_path / "voices.db", store)
     exercise(env, library, LOCAL_TENANT)
-    assert store.list_keys("voices/") == [reference_key(LOCAL_TENANT, listed(env)[0]["id"])]  # type: ignore[arg-type]
+    assert store.list_keys("voices/") == [reference_key(LOCAL_TENANT, str(listed(env)[0]["id"]))]
     library.close()
 
 
