@@ -152,3 +152,39 @@ def test_assignments_per_dub_and_speaker(library: VoiceLibrary) -> None:
     assert library.assignments(B, "dub_1") == {}
     library.delete(A, two.id)
     assert library.assignments(A, "dub_1") == {"S1": one.id}
+
+
+def test_pgvector_library_refuses_a_server_without_pgvector(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Debian's PostgreSQL (the service's main database here) has no pgvector: a clear error."""
+    from globalvoice.domain.errors import ConfigError
+    from globalvoice.storage.voices.pgvector import PgVectorVoiceLibrary
+
+    with pytest.raises(ConfigError, match="no pgvector"):
+        PgVectorVoiceLibrary(postgres_url, LocalBlobStore(tmp_path))
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        PgVectorVoiceLibrary(f"sqlite:///{tmp_path / 'x.db'}", LocalBlobStore(tmp_path))
+
+
+def test_one_pgvector_database_can_hold_the_service_and_the_voices(
+    pgvector_url: str, tmp_path: Path
+) -> None:
+    """voice_index_url may be database_url: separate tables and Alembic version tables."""
+    from sqlalchemy import inspect
+
+    from globalvoice.storage.db.session import make_engine, migrate
+    from globalvoice.storage.voices.pgvector import PgVectorVoiceLibrary
+
+    migrate(pgvector_url)
+    library = PgVectorVoiceLibrary(pgvector_url, LocalBlobStore(tmp_path))
+    library.add(A, "v", unit(1), {})
+    migrate(pgvector_url)  # both at head: nothing to do
+    library.close()
+    library = PgVectorVoiceLibrary(pgvector_url, LocalBlobStore(tmp_path))
+    assert len(library.list(A)[0]) == 1
+    library.close()
+    engine = make_engine(pgvector_url)
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"dubs", "tenants", "alembic_version", "voices", "voice_alembic_version"} <= tables

@@ -33,13 +33,36 @@ class PgVectorVoiceLibrary(SqlVoiceLibrary):
             raise ConfigError(
                 "The pgvector voice library needs the `pgvector` package: pip install pgvector."
             ) from err
-        if migrate:
-            migrate_voices(url)
         engine = make_engine(url)
         if engine.dialect.name != "postgresql":
-            raise ConfigError(f"voice_index_url must be PostgreSQL with pgvector, not {url!r}")
+            raise ConfigError("voice_index_url must name a PostgreSQL server with pgvector")
         super().__init__(engine, store)
         self.ef_search = ef_search
+        try:
+            self._check_pgvector(migrate=migrate)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def _check_pgvector(self, *, migrate: bool) -> None:
+        """The server has pgvector 0.8+ (filtered HNSW search needs its iterative index scans)."""
+        query = "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+        with self.engine.connect() as connection:
+            available = connection.scalar(text(query))
+        if available is None:
+            raise ConfigError(
+                "The voice index database has no pgvector: point GV_SERVICE__VOICE_INDEX_URL at "
+                "a PostgreSQL with the vector extension (0.8 or newer)."
+            )
+        if migrate:
+            migrate_voices(self.engine.url.render_as_string(hide_password=False))
+        with self.engine.connect() as connection:
+            version = connection.scalar(
+                text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            )
+        parts = tuple(int(p) for p in str(version or available).split(".")[:2] if p.isdigit())
+        if parts < (0, 8):
+            raise ConfigError(f"The voice index needs pgvector 0.8 or newer, not {version}.")
 
     def _nearest(
         self, session: Session, tenant_id: str, query: npt.NDArray[np.float32]
