@@ -29,6 +29,7 @@ import numpy.typing as npt
 from globalvoice.config.settings import KokoroConfig
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import ModelNotAvailable, UnsupportedLanguage
+from globalvoice.domain.voices import parse_voice_spec
 from globalvoice.engines.base import EngineInfo
 
 __all__ = ["KOKORO_LANGUAGES", "KokoroSynthesizer", "prune_onnx_model"]
@@ -102,6 +103,9 @@ class KokoroSynthesizer:
     def voice_for(self, *, is_female: bool) -> str:
         return self._config.female_voice if is_female else self._config.male_voice
 
+    def voices(self) -> Sequence[str]:
+        return tuple(sorted(self._styles))
+
     def synthesize(
         self, text: str, *, voice: str, language: str, speed_permille: int = 1000
     ) -> Pcm:
@@ -124,10 +128,18 @@ class KokoroSynthesizer:
         return max(1, round(total_ms))
 
     def _style(self, voice: str) -> npt.NDArray[np.float32]:
+        """A shipped voice's style vectors, or the weighted sum of several ("a*0.6+b*0.4")."""
         style = self._styles.get(voice)
-        if style is None:
-            raise ModelNotAvailable(f"Kokoro voice {voice!r} is not installed.")
-        return style
+        if style is not None:
+            return style
+        try:
+            weights = parse_voice_spec(voice).weights
+        except ValueError:
+            weights = ((voice, 1.0),)
+        missing = [name for name, _ in weights if name not in self._styles]
+        if missing:
+            raise ModelNotAvailable(f"Kokoro voice {', '.join(missing)!r} is not installed.")
+        return np.asarray(sum(w * self._styles[n] for n, w in weights), dtype=np.float32)
 
     @lru_cache(maxsize=256)  # noqa: B019 - one engine per process; keys are line texts
     def _frames_per_token(

@@ -24,6 +24,11 @@ class Synthesizer(Protocol):
         """A voice name of the requested sex."""
         ...
 
+    def voices(self) -> Sequence[str]:
+        """The shipped voice names. `voice` arguments also take a convex blend of them,
+        spelled as `domain.voices.VoiceBlend.spec` ("jf_alpha*0.700+jm_kumo*0.300")."""
+        ...
+
     def synthesize(
         self, text: str, *, voice: str, language: str, speed_permille: int = 1000
     ) -> Pcm:
