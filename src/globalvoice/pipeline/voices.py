@@ -1,0 +1,270 @@
+"""Voice profiles: for each speaker, the TTS voice that sounds most like them, and the DSP
+matching that brings it closer to their pitch and timbre. Built once per speaker per video and
+used for every line of that speaker, so the voice never drifts between lines.
+
+The choice is measured, not guessed: every candidate voice reads the same reference sentences,
+its take is matched toward the speaker (`media.voice_dsp`), and the speaker embedder scores it
+against the speaker's own reference audio. Candidates are the shipped voices, then convex blends
+of the best of them (`SearchPolicy`): a small, deterministic search with a fixed budget of
+syntheses per speaker. A shipped voice's reference takes do not depend on the speaker and are
+cached with the artifacts, so only the blends cost synthesis for each new speaker.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from globalvoice.domain.artifacts import derive_key
+from globalvoice.domain.audio import Pcm
+from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
+from globalvoice.domain.script import Line
+from globalvoice.domain.speakers import Diarization
+from globalvoice.domain.voices import VoiceBlend, VoiceProfile
+from globalvoice.engines.speaker.protocol import SpeakerEmbedder
+from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.media.pcm import resample
+from globalvoice.media.voice_dsp import VoiceStats, apply_match, fit_match, voice_stats
+from globalvoice.pipeline.ingest import SPEECH_RATE_HZ
+from globalvoice.pipeline.references import ReferencePolicy, reference_spans
+from globalvoice.storage.cache import ArtifactCache
+
+__all__ = [
+    "PROFILE_VERSION",
+    "SearchPolicy",
+    "VoiceBank",
+    "build_profile",
+    "build_profiles",
+    "embed_voice",
+    "profile_key",
+    "speaker_embedding",
+]
+
+PROFILE_VERSION = 1
+REFERENCE_TEXTS = (
+    "The quick brown fox jumps over the lazy dog, and then it runs back into the quiet forest.",
+    "Please remember to save your work before you close the application.",
+)
+REFERENCE_LANGUAGE = "en"
+_EMBED_RMS_DBFS = -20.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchPolicy:
+    """The search for a speaker's voice, every step scored by the speaker embedder.
+
+    1. Each shipped voice, matched with its formant-based warp and with none.
+    2. The `top` best voices: the other `warps`.
+    3. `blends`: 50/50 mixes of pairs among the `top` voices (one synthesis of the reference
+       sentences each, the only per-speaker synthesis), at their parents' warps.
+    """
+
+    top: int = 2
+    warps: tuple[float, ...] = (0.9, 1.0, 1.1, 1.2)
+    blends: int = 1
+    references: ReferencePolicy = field(default_factory=ReferencePolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    blend: VoiceBlend
+    warp: float
+    score: float
+
+
+class VoiceBank:
+    """Reference takes of candidate voices, read once and shared by every speaker."""
+
+    def __init__(self, tts: Synthesizer, cache: ArtifactCache | None = None) -> None:
+        self.tts = tts
+        self._cache = cache
+        self._takes: dict[str, tuple[Pcm, VoiceStats]] = {}
+
+    def take(self, blend: VoiceBlend) -> tuple[Pcm, VoiceStats]:
+        spec = blend.spec
+        if spec not in self._takes:
+            self._takes[spec] = self._read(spec)
+        return self._takes[spec]
+
+    def _read(self, spec: str) -> tuple[Pcm, VoiceStats]:
+        key = derive_key(
+            "voice_reference",
+            PROFILE_VERSION,
+            texts=list(REFERENCE_TEXTS),
+            language=REFERENCE_LANGUAGE,
+            voice=spec,
+            engine=self.tts.info.fingerprint,
+        )
+        pcm = self._cache.get_pcm(key) if self._cache is not None else None
+        if pcm is None:
+            parts = [
+                self.tts.synthesize(text, voice=spec, language=REFERENCE_LANGUAGE)
+                for text in REFERENCE_TEXTS
+            ]
+            samples = np.concatenate([p.samples for p in parts]).astype(np.float32)
+            pcm = Pcm(samples=samples, rate_hz=parts[0].rate_hz)
+            if self._cache is not None:
+                self._cache.put_pcm(key, pcm)
+        return pcm, voice_stats(pcm)
+
+
+def _levelled_16k(pcm: Pcm, voiced: Pcm | None = None) -> Pcm:
+    """`pcm` at 16 kHz, scaled so that `voiced` (default: all of it) is at -20 dBFS RMS."""
+    audio = pcm if pcm.rate_hz == SPEECH_RATE_HZ else resample(pcm, SPEECH_RATE_HZ)
+    level = (voiced if voiced is not None else pcm).samples.astype(np.float64)
+    rms = float(np.sqrt(np.mean(level**2))) if len(level) else 0.0
+    gain = min(10 ** (_EMBED_RMS_DBFS / 20) / max(rms, 1e-6), 1000.0)
+    return Pcm(samples=(audio.samples * gain).astype(np.float32), rate_hz=SPEECH_RATE_HZ)
+
+
+def speaker_embedding(
+    audio: Pcm, spans: Sequence[tuple[int, int]], embedder: SpeakerEmbedder
+) -> npt.NDArray[np.float32]:
+    """One unit vector for the speaker heard in `spans`: the duration-weighted mean of the
+    spans' embeddings, the speech first brought to -20 dBFS RMS (as diarization does)."""
+    vectors = embedder.embed_spans(_levelled_16k(audio, _joined(audio, spans)), list(spans))
+    weights = np.array([end - start for start, end in spans], dtype=np.float64)
+    mean = (vectors * weights[:, None]).sum(axis=0)
+    unit: npt.NDArray[np.float32] = (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
+    return unit
+
+
+def embed_voice(pcm: Pcm, embedder: SpeakerEmbedder) -> npt.NDArray[np.float32]:
+    """One embedding of all of `pcm` (any rate), levelled to -20 dBFS first."""
+    audio = _levelled_16k(pcm)
+    vector: npt.NDArray[np.float32] = embedder.embed_spans(audio, [(0, audio.duration_ms)])[0]
+    return vector
+
+
+def _joined(audio: Pcm, spans: Sequence[tuple[int, int]]) -> Pcm:
+    parts = [audio.slice_ms(start, end).samples for start, end in spans]
+    return Pcm(samples=np.concatenate(parts).astype(np.float32), rate_hz=audio.rate_hz)
+
+
+class _Search:
+    def __init__(
+        self,
+        target: npt.NDArray[np.float32],
+        stats: VoiceStats,
+        bank: VoiceBank,
+        embedder: SpeakerEmbedder,
+    ) -> None:
+        self.target, self.stats, self.bank, self.embedder = target, stats, bank, embedder
+        self.scored: dict[tuple[str, float], _Scored] = {}
+
+    def score(self, blend: VoiceBlend, warp: float | None) -> _Scored:
+        take, stats = self.bank.take(blend)
+        match = fit_match(self.stats, stats, warp=warp)
+        key = (blend.spec, match.formant_warp)
+        if key not in self.scored:
+            similarity = float(self.target @ embed_voice(apply_match(take, match), self.embedder))
+            self.scored[key] = _Scored(blend, match.formant_warp, similarity)
+        return self.scored[key]
+
+    def best(self, blend: VoiceBlend | None = None) -> _Scored:
+        pool = [s for s in self.scored.values() if blend is None or s.blend == blend]
+        return max(pool, key=lambda s: (s.score, s.blend.spec, -s.warp))
+
+
+def _search(search: _Search, policy: SearchPolicy) -> _Scored:
+    shipped = [VoiceBlend.single(name) for name in search.bank.tts.voices()]
+    for blend in shipped:
+        search.score(blend, None)
+        search.score(blend, 1.0)
+    ranked = sorted(shipped, key=lambda b: -search.best(b).score)[: policy.top]
+    for blend in ranked:
+        for warp in policy.warps:
+            search.score(blend, warp)
+    pairs = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]][: policy.blends]
+    for a, b in pairs:
+        mixed = VoiceBlend.of({a.spec: 0.5, b.spec: 0.5})
+        search.score(mixed, None)
+        for parent in (a, b):
+            search.score(mixed, search.best(parent).warp)
+    return search.best()
+
+
+def build_profile(
+    audio: Pcm,
+    spans: Sequence[tuple[int, int]],
+    *,
+    speaker_id: str,
+    bank: VoiceBank,
+    embedder: SpeakerEmbedder,
+    policy: SearchPolicy = SearchPolicy(),
+) -> VoiceProfile:
+    """The profile of the speaker heard in `spans` of `audio` (16 kHz, source timeline)."""
+    if not spans:
+        raise ValueError(f"no reference speech for {speaker_id}")
+    embedding = speaker_embedding(audio, spans, embedder)
+    search = _Search(embedding, voice_stats(_joined(audio, spans)), bank, embedder)
+    best = _search(search, policy)
+    _, voice = bank.take(best.blend)
+    return VoiceProfile(
+        speaker_id=speaker_id,
+        reference_spans_ms=tuple((int(a), int(b)) for a, b in spans),
+        embedding=tuple(round(float(x), 6) for x in embedding),
+        voice=best.blend,
+        dsp=fit_match(search.stats, voice, warp=best.warp),
+        similarity=round(best.score, 4),
+        embedder=embedder.info.fingerprint,
+        tts=bank.tts.info.fingerprint,
+    )
+
+
+def profile_key(
+    input_digest: str,
+    speaker_id: str,
+    spans: Sequence[tuple[int, int]],
+    tts: str,
+    embedder: str,
+    policy: SearchPolicy,
+) -> str:
+    return derive_key(
+        "voice_profile",
+        PROFILE_VERSION,
+        input=input_digest,
+        speaker=speaker_id,
+        spans=[list(span) for span in spans],
+        tts=tts,
+        embedder=embedder,
+        policy=repr(policy),
+    )
+
+
+def build_profiles(
+    audio: Pcm,
+    lines: Sequence[Line],
+    diarization: Diarization | None,
+    *,
+    input_digest: str,
+    tts: Synthesizer,
+    embedder: SpeakerEmbedder,
+    cache: ArtifactCache,
+    policy: SearchPolicy = SearchPolicy(),
+    progress: ProgressSink = NO_PROGRESS,
+) -> dict[str, VoiceProfile]:
+    """One profile per speaker with lines, cached by content (source, spans, engines)."""
+    speakers = list(dict.fromkeys(line.speaker_id for line in lines))
+    bank = VoiceBank(tts, cache)
+    profiles: dict[str, VoiceProfile] = {}
+    for done, speaker in enumerate(speakers):
+        spans = reference_spans(
+            audio, speaker, lines=lines, diarization=diarization, policy=policy.references
+        )
+        if not spans:
+            continue
+        key = profile_key(
+            input_digest, speaker, spans, tts.info.fingerprint, embedder.info.fingerprint, policy
+        )
+        cached = cache.get_json(key)
+        if cached is not None:
+            profiles[speaker] = VoiceProfile.from_dict(cached)
+        else:
+            profiles[speaker] = build_profile(
+                audio, spans, speaker_id=speaker, bank=bank, embedder=embedder, policy=policy
+            )
+            cache.put_json(key, profiles[speaker].to_dict())
+        progress(StageProgress(stage="voices", done=done + 1, total=len(speakers)))
+    return profiles
