@@ -19,6 +19,7 @@ __all__ = ["RichProgress"]
 _LABELS = {
     "vad": "Finding speech",
     "diarize": "Finding speakers",
+    "voices": "Fitting a voice per speaker",
     "transcribe": "Transcribing (ms of speech)",
     "translate": "Translating lines",
     "synthesize": "Voicing and fitting lines",

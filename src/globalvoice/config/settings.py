@@ -84,6 +84,11 @@ class PipelineSettings(BaseModel):
     speakers: int | None = Field(
         default=None, ge=1, le=20, description="number of speakers; None = estimate it"
     )
+    voice_matching: bool = Field(
+        default=True,
+        description="a voice profile per speaker (closest voice + DSP toward their pitch and "
+        "timbre); off: a fixed voice of the speaker's sex",
+    )
 
 
 class StorageSettings(BaseModel):

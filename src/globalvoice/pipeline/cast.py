@@ -1,4 +1,5 @@
-"""Cast a voice for each speaker: the TTS voice whose sex matches the speaker's voice."""
+"""Cast a voice for each speaker: the TTS voice whose sex matches the speaker's voice, or,
+with voice matching, the speaker's voice profile (see `pipeline.voices`)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ import numpy as np
 
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.script import Line
+from globalvoice.domain.voices import DspMatch, VoiceProfile
 from globalvoice.engines.tts.protocol import Synthesizer
 
 __all__ = [
@@ -33,7 +35,22 @@ class SpeakerVoice:
     median_f0_hz: float
     formant_dispersion_hz: float
     is_female: bool
-    voice: str
+    voice: str  # the shipped voice of the speaker's sex: used when there is no profile
+    profile: VoiceProfile | None = None
+
+    @property
+    def synthesis_voice(self) -> str:
+        """The voice every line of this speaker is synthesized with."""
+        return self.profile.voice.spec if self.profile is not None else self.voice
+
+    @property
+    def dsp(self) -> DspMatch | None:
+        return self.profile.dsp if self.profile is not None else None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """What the lines depend on beyond the voice name (None: the plain shipped voice)."""
+        return self.profile.fingerprint if self.profile is not None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

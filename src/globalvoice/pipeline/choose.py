@@ -57,7 +57,7 @@ def choose_fitting(
             estimates[k] = sum(
                 tts.estimate_ms(
                     item.alternatives[k],
-                    voice=voices[item.line.speaker_id].voice,
+                    voice=voices[item.line.speaker_id].synthesis_voice,
                     language=item.language,
                 )
                 for item in items

@@ -5,6 +5,7 @@ takes and returns plain typed data (see `stage_codec`); audio and video pass as 
 service can run each step on a different worker with only references between them.
 """
 
+import dataclasses
 import hashlib
 import shutil
 from collections.abc import Sequence
@@ -27,7 +28,17 @@ from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
 from globalvoice.media.loudness import LoudnessReading
-from globalvoice.pipeline import assemble, cast, ingest, keys, mix, render, segment, transcribe
+from globalvoice.pipeline import (
+    assemble,
+    cast,
+    ingest,
+    keys,
+    mix,
+    render,
+    segment,
+    transcribe,
+    voices,
+)
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.choose import choose_fitting
 from globalvoice.pipeline.diarize import diarize_cached
@@ -151,7 +162,8 @@ def analyse_source(
     speaker: SpeakerEmbedder | None = None,
 ) -> SourceAnalysis:
     """Probe, extract speech audio, VAD, diarize, transcribe, cut into lines (one speaker each)
-    and cast a voice per speaker. Without `speaker` (the embedder) all speech is one speaker."""
+    and cast a voice per speaker: with `settings.voice_matching`, a voice profile fitted to them.
+    Without `speaker` (the embedder) all speech is one speaker, cast by sex alone."""
     with clock.stage("probe"):
         info = ingest.probe_input(input_path)
         digest = file_digest(input_path)
@@ -195,14 +207,30 @@ def analyse_source(
     if lines and source is None:
         check_pairs([transcript.language], targets, translator=translator)
     with clock.stage("cast"):
-        voices = cast.cast_voices(audio, lines, tts=tts)
+        cast_voices = cast.cast_voices(audio, lines, tts=tts)
+    if settings.voice_matching and speaker is not None and lines:
+        with clock.stage("voice_profiles"):
+            profiles = voices.build_profiles(
+                audio,
+                lines,
+                speakers,
+                input_digest=digest,
+                tts=tts,
+                embedder=speaker,
+                cache=cache,
+                progress=progress,
+            )
+        cast_voices = {
+            sid: dataclasses.replace(voice, profile=profiles.get(sid))
+            for sid, voice in cast_voices.items()
+        }
     return SourceAnalysis(
         info=info,
         digest=digest,
         transcript_language=transcript.language,
         languages_detected=tuple(transcript.languages) if lines else (),
         lines=lines,
-        voices=voices,
+        voices=cast_voices,
         diarization=speakers,
     )
 

@@ -1,8 +1,10 @@
 """Timing fit: each dubbed line starts at its source line's start and ends before the next line.
 
 The chain: predict the voice's natural duration before synthesis -> pick the TTS's own speed so
-the take fits -> synthesize once -> Rubber Band for the exact remainder, never beyond the tempo
-cap. A line that still does not fit is placed, flagged and reported; it is never cut or dropped.
+the take fits -> synthesize once -> match the voice to its speaker (WORLD DSP, length kept to the
+sample, so the prediction and the tempo accounting hold) -> Rubber Band for the exact remainder,
+never beyond the tempo cap. A line that still does not fit is placed, flagged and reported; it
+is never cut or dropped.
 """
 
 from collections.abc import Callable
@@ -11,8 +13,10 @@ from dataclasses import dataclass
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.render import FitOutcome, FittedTake
 from globalvoice.domain.script import Line
+from globalvoice.domain.voices import DspMatch
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.stretch import stretch_to
+from globalvoice.media.voice_dsp import apply_match
 
 __all__ = ["FitPlan", "FitPolicy", "available_ms", "choose_speed", "fit_take", "plan_fit"]
 
@@ -89,9 +93,11 @@ def fit_take(
     slot_ms: int,
     tts: Synthesizer,
     policy: FitPolicy,
+    dsp: DspMatch | None = None,
 ) -> FittedTake:
     """Synthesize `text` once, at the speed its predicted natural duration needs to fit
-    `slot_ms`, then fix the remainder exactly; the result starts at the line's start."""
+    `slot_ms`, match it to the speaker with `dsp`, then fix the remainder exactly; the result
+    starts at the line's start."""
 
     def estimate(speed_permille: int) -> int:
         return tts.estimate_ms(text, voice=voice, language=language, speed_permille=speed_permille)
@@ -101,6 +107,8 @@ def fit_take(
     if predicted.outcome is not FitOutcome.NATURAL:
         speed = choose_speed(target_ms=predicted.target_ms, estimate_ms=estimate)
     audio = tts.synthesize(text, voice=voice, language=language, speed_permille=speed)
+    if dsp is not None:
+        audio = apply_match(audio, dsp)  # same length: before the stretch, so it lands exactly
     natural_ms = audio.duration_ms
     if speed != 1000:
         # What the voice would take at speed 1.0: the measured take scaled by the model's own

@@ -80,12 +80,21 @@ def segment_entries(
 def speaker_entries(
     voices: dict[str, SpeakerVoice], lines: Sequence[Line], diarization: Diarization | None
 ) -> list[dict[str, Any]]:
-    """Each speaker: the voice cast for them, their turns, speech time and line ids."""
+    """Each speaker: the voice their lines were synthesized with and its profile (blend, DSP,
+    reference spans; never the embedding), their turns, speech time and line ids."""
     found = diarization.speaker_ids if diarization is not None else ()
     entries = []
     for speaker in dict.fromkeys([*found, *voices]):
         voice = voices.get(speaker)
-        entry: dict[str, Any] = asdict(voice) if voice is not None else {"speaker_id": speaker}
+        entry: dict[str, Any] = {"speaker_id": speaker}
+        if voice is not None:
+            entry |= {
+                "median_f0_hz": voice.median_f0_hz,
+                "formant_dispersion_hz": voice.formant_dispersion_hz,
+                "is_female": voice.is_female,
+                "voice": voice.synthesis_voice,
+                "voice_profile": voice.profile.summary() if voice.profile is not None else None,
+            }
         entry["lines"] = [line.id for line in lines if line.speaker_id == speaker]
         if diarization is not None:
             turns = diarization.turns_of(speaker)

@@ -61,9 +61,17 @@ def translate_cached(
 
 
 def fitted_take_key(
-    text: str, language: str, voice: str, tts: str, slot_ms: int, max_tempo_permille: int
+    text: str,
+    language: str,
+    voice: str,
+    tts: str,
+    slot_ms: int,
+    max_tempo_permille: int,
+    profile: str | None = None,
 ) -> str:
-    """The cache key of a line's fitted take (audio + fit metadata)."""
+    """The cache key of a line's fitted take (audio + fit metadata); `profile` is the voice
+    profile's fingerprint when the take is matched to its speaker (None: a plain voice)."""
+    matched = {} if profile is None else {"profile": profile}
     return derive_key(
         "synthesize_fit",
         SYNTHESIZE_FIT_VERSION,
@@ -74,6 +82,7 @@ def fitted_take_key(
         slot_ms=slot_ms,
         cap=max_tempo_permille,
         stretch="rubberband-ffmpeg",
+        **matched,
     )
 
 
@@ -138,7 +147,8 @@ def render_language(
             continue
         next_start = starts[index + 1] if index + 1 < len(starts) else None
         slot_ms = available_ms(item.line, next_start, media_end_ms, policy)
-        voice = voices[item.line.speaker_id].voice
+        cast = voices[item.line.speaker_id]
+        voice = cast.synthesis_voice
         key = fitted_take_key(
             item.text,
             item.language,
@@ -146,6 +156,7 @@ def render_language(
             tts.info.fingerprint,
             slot_ms,
             policy.max_tempo_permille,
+            cast.fingerprint,
         )
         cached = _cached_take(key, item.line, slot_ms, cache)
         if cached is not None:
@@ -160,6 +171,7 @@ def render_language(
             slot_ms=slot_ms,
             tts=tts,
             policy=policy,
+            dsp=cast.dsp,
         )
         jobs.append(_Job(index=index, key=key, run=run, size=len(item.text)))
     total, done = len(translated), len(translated) - len(jobs)

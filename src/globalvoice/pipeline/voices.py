@@ -47,6 +47,17 @@ REFERENCE_TEXTS = (
     "Please remember to save your work before you close the application.",
 )
 REFERENCE_LANGUAGE = "en"
+# A voice's pace: how long it takes to say one sentence in each language it speaks (predicted,
+# not synthesized). Every extra second must be squeezed into the speaker's slots: Kokoro's
+# jf_gongitsune needs 25 % longer than jf_alpha in Spanish, and lines pushed to the tempo cap
+# lose words.
+PACE_TEXTS = {
+    "en": "Our team spent three months testing the new engine in the mountains.",
+    "es": "Nuestro equipo pasó tres meses probando el nuevo motor en las montañas.",
+    "fr": "Notre équipe a passé trois mois à tester le nouveau moteur dans les montagnes.",
+    "it": "La nostra squadra ha passato tre mesi a provare il nuovo motore in montagna.",
+    "pt": "A nossa equipe passou três meses testando o novo motor nas montanhas.",
+}
 _EMBED_RMS_DBFS = -20.0
 
 
@@ -58,11 +69,15 @@ class SearchPolicy:
     2. The `top` best voices: the other `warps`.
     3. `blends`: 50/50 mixes of pairs among the `top` voices (one synthesis of the reference
        sentences each, the only per-speaker synthesis), at their parents' warps.
+
+    A candidate's score is its cosine to the speaker less `pace_weight` times the share of time
+    it needs beyond the fastest shipped voice (`PACE_TEXTS`).
     """
 
     top: int = 2
     warps: tuple[float, ...] = (0.9, 1.0, 1.1, 1.2)
     blends: int = 1
+    pace_weight: float = 0.5
     references: ReferencePolicy = field(default_factory=ReferencePolicy)
 
 
@@ -70,7 +85,8 @@ class SearchPolicy:
 class _Scored:
     blend: VoiceBlend
     warp: float
-    score: float
+    similarity: float
+    score: float  # similarity less the pace penalty
 
 
 class VoiceBank:
@@ -80,6 +96,17 @@ class VoiceBank:
         self.tts = tts
         self._cache = cache
         self._takes: dict[str, tuple[Pcm, VoiceStats]] = {}
+        self._paces: dict[str, int] = {}
+
+    def pace(self, blend: VoiceBlend) -> int:
+        """Predicted ms to say `PACE_TEXTS` in every language the TTS speaks."""
+        spec = blend.spec
+        if spec not in self._paces:
+            spoken = [lang for lang in self.tts.languages() if lang in PACE_TEXTS]
+            self._paces[spec] = sum(
+                self.tts.estimate_ms(PACE_TEXTS[lang], voice=spec, language=lang) for lang in spoken
+            )
+        return max(1, self._paces[spec])
 
     def take(self, blend: VoiceBlend) -> tuple[Pcm, VoiceStats]:
         spec = blend.spec
@@ -149,9 +176,12 @@ class _Search:
         stats: VoiceStats,
         bank: VoiceBank,
         embedder: SpeakerEmbedder,
+        pace_weight: float,
     ) -> None:
         self.target, self.stats, self.bank, self.embedder = target, stats, bank, embedder
         self.scored: dict[tuple[str, float], _Scored] = {}
+        self.pace_weight = pace_weight
+        self.fastest = min(bank.pace(VoiceBlend.single(n)) for n in bank.tts.voices())
 
     def score(self, blend: VoiceBlend, warp: float | None) -> _Scored:
         take, stats = self.bank.take(blend)
@@ -159,7 +189,9 @@ class _Search:
         key = (blend.spec, match.formant_warp)
         if key not in self.scored:
             similarity = float(self.target @ embed_voice(apply_match(take, match), self.embedder))
-            self.scored[key] = _Scored(blend, match.formant_warp, similarity)
+            slower = max(0.0, self.bank.pace(blend) / self.fastest - 1)
+            score = similarity - self.pace_weight * slower
+            self.scored[key] = _Scored(blend, match.formant_warp, similarity, score)
         return self.scored[key]
 
     def best(self, blend: VoiceBlend | None = None) -> _Scored:
@@ -198,7 +230,8 @@ def build_profile(
     if not spans:
         raise ValueError(f"no reference speech for {speaker_id}")
     embedding = speaker_embedding(audio, spans, embedder)
-    search = _Search(embedding, voice_stats(_joined(audio, spans)), bank, embedder)
+    stats = voice_stats(_joined(audio, spans))
+    search = _Search(embedding, stats, bank, embedder, policy.pace_weight)
     best = _search(search, policy)
     _, voice = bank.take(best.blend)
     return VoiceProfile(
@@ -207,7 +240,7 @@ def build_profile(
         embedding=tuple(round(float(x), 6) for x in embedding),
         voice=best.blend,
         dsp=fit_match(search.stats, voice, warp=best.warp),
-        similarity=round(best.score, 4),
+        similarity=round(best.similarity, 4),
         embedder=embedder.info.fingerprint,
         tts=bank.tts.info.fingerprint,
     )
