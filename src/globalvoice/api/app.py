@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from globalvoice import __version__
 from globalvoice.api.context import ApiContext
 from globalvoice.api.errors import install_error_handlers
-from globalvoice.api.routes import artifacts, dubs, events, meta, uploads, voices
+from globalvoice.api.routes import artifacts, dubs, events, glossary, meta, uploads, voices
 from globalvoice.api.schemas import ErrorResponse
 
 __all__ = ["create_app"]
@@ -36,6 +36,6 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    for module in (meta, uploads, dubs, events, artifacts, voices):
+    for module in (meta, uploads, dubs, events, artifacts, voices, glossary):
         app.include_router(module.router)
     return app

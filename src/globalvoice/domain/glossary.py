@@ -7,12 +7,15 @@ says otherwise. `missing_terms` is the post-check every engine's output goes thr
 """
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "GLOSSARY_FIELDS",
     "GlossaryEntry",
     "applicable_entries",
+    "entry_from_record",
+    "entry_record",
     "find_terms",
     "merge_glossaries",
     "missing_terms",
@@ -56,6 +59,62 @@ class GlossaryEntry:
 
     def applies_to(self, source: str, target: str) -> bool:
         return self.source_language in (None, source) and self.target_language in (None, target)
+
+
+GLOSSARY_FIELDS = ("term", "translation", "source_language", "target_language", "case_sensitive")
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0", ""}
+
+
+def _language(value: object, name: str) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2,3}", value.strip().lower()):
+        raise ValueError(f"{name} must be a language code such as 'en' or 'pt', not {value!r}")
+    return value.strip().lower()
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if value is None:
+        return False
+    raise ValueError(f"case_sensitive must be true or false, not {value!r}")
+
+
+def entry_from_record(record: Mapping[str, object]) -> GlossaryEntry:
+    """An entry from its record form (a JSON object or a CSV row): `term` (required),
+    `translation` (absent, null or empty: keep the term as it is), `source_language`,
+    `target_language` (optional codes) and `case_sensitive` (default false). ValueError says
+    what is wrong."""
+    unknown = sorted(set(record) - set(GLOSSARY_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown glossary field(s) {unknown}; the fields are {GLOSSARY_FIELDS}")
+    term = record.get("term")
+    if not isinstance(term, str) or not term.strip():
+        raise ValueError("every glossary entry needs a non-empty 'term'")
+    translation = record.get("translation")
+    if translation is not None and not isinstance(translation, str):
+        raise ValueError(f"glossary term {term!r}: 'translation' must be text")
+    return GlossaryEntry(
+        source=term.strip(),
+        target=translation.strip() if translation and translation.strip() else None,
+        case_sensitive=_flag(record.get("case_sensitive")),
+        source_language=_language(record.get("source_language"), "source_language"),
+        target_language=_language(record.get("target_language"), "target_language"),
+    )
+
+
+def entry_record(entry: GlossaryEntry) -> dict[str, str | bool | None]:
+    """The record form `entry_from_record` reads."""
+    return {
+        "term": entry.source,
+        "translation": entry.target,
+        "source_language": entry.source_language,
+        "target_language": entry.target_language,
+        "case_sensitive": entry.case_sensitive,
+    }
 
 
 def merge_glossaries(

@@ -28,6 +28,7 @@ __all__ = [
     "DubArtifact",
     "DubStatus",
     "Tenant",
+    "TenantGlossary",
     "Upload",
     "UploadStatus",
     "UtcDateTime",
@@ -88,6 +89,7 @@ class Base(DeclarativeBase):
         int: BigInteger(),
         dict[str, Any]: JSON(),
         list[str]: JSON(),
+        list[dict[str, Any]]: JSON(),
         str: String(255),
     }
 
@@ -102,6 +104,18 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TenantGlossary(Base):
+    """A tenant's glossary: records of domain.glossary (`entry_record`), applied to every dub."""
+
+    __tablename__ = "tenant_glossaries"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    entries: Mapped[list[dict[str, Any]]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class ApiKey(Base):

@@ -25,6 +25,7 @@ from globalvoice.storage.db.models import (
     DubArtifact,
     DubStatus,
     Tenant,
+    TenantGlossary,
     Upload,
     new_id,
     utcnow,
@@ -39,6 +40,7 @@ __all__ = [
     "delete_dub",
     "dub_prefix",
     "get_dub",
+    "get_glossary",
     "get_upload",
     "list_api_keys",
     "list_artifacts",
@@ -46,6 +48,7 @@ __all__ = [
     "mark_upload_stored",
     "request_hash",
     "revoke_api_key",
+    "set_glossary",
     "tenant_for_key",
     "update_dub_progress",
     "update_dub_status",
@@ -111,6 +114,25 @@ def revoke_api_key(session: Session, tenant_id: str, key_id: str) -> bool:
         row.revoked_at = utcnow()
         session.flush()
     return True
+
+
+def get_glossary(session: Session, tenant_id: str) -> list[dict[str, Any]]:
+    """The tenant's glossary records (empty when it has none)."""
+    row = session.get(TenantGlossary, tenant_id)
+    return list(row.entries) if row is not None else []
+
+
+def set_glossary(session: Session, tenant_id: str, entries: list[dict[str, Any]]) -> None:
+    """Replace the tenant's glossary; an empty list removes it."""
+    row = session.get(TenantGlossary, tenant_id)
+    if not entries:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(TenantGlossary(tenant_id=tenant_id, entries=entries))
+    else:
+        row.entries = entries
+    session.flush()
 
 
 def upload_key(tenant_id: str, upload_id: str) -> str:
