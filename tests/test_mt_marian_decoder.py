@@ -252,3 +252,24 @@ def test_registry_wraps_it_with_the_glossary() -> None:
     (found,) = engine.translate_candidates([request], n_best=2)
     assert found[0].missing_terms == ()
     assert "GlobalVoice" in found[0].text and "dublagem" in found[0].text.casefold()
+
+
+def test_every_bergamot_hop_of_a_pivot_gives_candidates() -> None:
+    """es->en pivots es->pt (Apertium) -> pt->en (Bergamot): the second hop widens each line into
+    n-best candidates; en->es widens at the first hop; es->pt (Apertium alone) has one answer."""
+    from globalvoice.config.settings import Settings
+    from globalvoice.engines.registry import build_candidate_mt
+
+    engine = build_candidate_mt(Settings())
+    spanish = "El gobierno anunció ayer un nuevo plan para reducir el tráfico en la ciudad."
+    requests = [
+        TranslationRequest(text=spanish, source="es", target="en", context_before=("Hola.",)),
+        TranslationRequest(text=LINES["en"][1], source="en", target="es"),
+        TranslationRequest(text=spanish, source="es", target="pt"),
+    ]
+    es_en, en_es, es_pt = engine.translate_candidates(requests, n_best=4)
+    for found in (es_en, en_es):
+        assert len(found) >= 2 and len({c.text for c in found}) == len(found)
+        assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+    assert "government" in es_en[0].text.casefold()
+    assert len(es_pt) == 1 and "governo" in es_pt[0].text.casefold()

@@ -1,10 +1,11 @@
 """n-best candidates through the embedded routes, pivots included.
 
-The first hop of a route decides the wording: when it is a Bergamot hop (en->pt, pt->en) it
-gives n-best candidates from the numpy decoder; every later hop (Apertium, rule-based, one
-answer) carries each candidate on. Candidates that end up with the same text are merged, the
-best score kept. The character budget is handed to the first hop as is: Romance languages on
-these routes differ little in length, and the caller re-checks the final text anyway.
+Every Bergamot hop of a route (en->pt, pt->en) widens each candidate into n-best candidates
+from the numpy decoder, wherever it sits: en->pt->es widens at the first hop, es->pt->en at the
+second. Every rule-based hop (Apertium, one answer) carries each candidate on. Candidates that
+end up with the same text are merged, the best score kept. The character budget is handed to
+every hop as is: Romance languages on these routes differ little in length, and the caller
+re-checks the final text anyway. A route with no Bergamot hop (es<->pt, es->fr) has one answer.
 """
 
 from collections.abc import Sequence
@@ -69,30 +70,72 @@ class EmbeddedCandidateTranslator:
     def _along(
         self, path: tuple[str, ...], requests: list[TranslationRequest], n_best: int
     ) -> list[list[Candidate]]:
-        first, rest = (path[0], path[1]), list(pairwise(path[1:]))
-        if first in self._bergamot.pairs():
-            hop = [replace(r, source=first[0], target=first[1], glossary=()) for r in requests]
-            lists = self._bergamot.translate_candidates(hop, n_best=n_best)
-        else:
-            texts = self._embedded.edge(*first).translate(
-                [r.text for r in requests], source=first[0], target=first[1]
-            )
-            lists = [[Candidate(text=t, score=0.0, engine="")] for t in texts]
+        """Walk the route hop by hop: a Bergamot hop widens each candidate into its n-best
+        (scores add up; the `n_best` best are kept), a rule-based hop carries each one on."""
+        lists = [[Candidate(text=r.text, score=0.0, engine="")] for r in requests]
+        for hop, (a, b) in enumerate(pairwise(path)):
+            if (a, b) in self._bergamot.pairs():
+                lists = self._widen(lists, requests, a, b, n_best, first=hop == 0)
+            else:
+                lists = self._carry(lists, a, b)
         engine = self.info.fingerprint
-        flat = [c for candidates in lists for c in candidates if not c.failed]
-        texts = [c.text for c in flat]
-        for a, b in rest:
-            texts = self._embedded.edge(a, b).translate(texts, source=a, target=b)
-        carried = iter(zip(flat, texts, strict=True))
         result: list[list[Candidate]] = []
         for candidates in lists:
             merged: dict[str, Candidate] = {}
             for candidate in candidates:
-                if candidate.failed:
-                    merged.setdefault("", candidate)
-                    continue
-                _, text = next(carried)
-                if text not in merged:
-                    merged[text] = Candidate(text=text, score=candidate.score, engine=engine)
+                key = "" if candidate.failed else candidate.text
+                if key not in merged or candidate.score > merged[key].score:
+                    merged[key] = (
+                        candidate if candidate.failed else replace(candidate, engine=engine)
+                    )
             result.append(sorted(merged.values(), key=lambda c: -c.score))
         return result
+
+    def _widen(
+        self,
+        lists: list[list[Candidate]],
+        requests: list[TranslationRequest],
+        a: str,
+        b: str,
+        n_best: int,
+        *,
+        first: bool,
+    ) -> list[list[Candidate]]:
+        # Context is in the source language: only the first hop can use it.
+        hop = [
+            replace(
+                request,
+                text=candidate.text,
+                source=a,
+                target=b,
+                glossary=(),
+                context_before=request.context_before if first else (),
+                context_after=request.context_after if first else (),
+            )
+            for request, candidates in zip(requests, lists, strict=True)
+            for candidate in candidates
+            if not candidate.failed
+        ]
+        found = iter(self._bergamot.translate_candidates(hop, n_best=n_best))
+        widened: list[list[Candidate]] = []
+        for candidates in lists:
+            grown: list[Candidate] = []
+            for candidate in candidates:
+                if candidate.failed:
+                    grown.append(candidate)
+                    continue
+                for child in next(found):
+                    score = child.score if child.failed else candidate.score + child.score
+                    grown.append(replace(child, score=score))
+            widened.append(sorted(grown, key=lambda c: -c.score)[: max(1, n_best)])
+        return widened
+
+    def _carry(self, lists: list[list[Candidate]], a: str, b: str) -> list[list[Candidate]]:
+        flat = [c for candidates in lists for c in candidates if not c.failed]
+        texts = iter(
+            self._embedded.edge(a, b).translate([c.text for c in flat], source=a, target=b)
+        )
+        return [
+            [c if c.failed else replace(c, text=next(texts)) for c in candidates]
+            for candidates in lists
+        ]
