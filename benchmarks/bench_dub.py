@@ -8,6 +8,18 @@ cache, so every stage is computed.
     .venv/bin/python benchmarks/bench_dub.py --minutes 1 --minutes 10 --target es
 
 One JSON object per run goes to stdout and is appended to benchmarks/results/<date>-<sha>.jsonl.
+Besides time and memory it reports the fitting chain's outcome (share of lines at tempo <= 1.15x
+and within the cap, flagged lines, tempo percentiles, lines by final step and each line's steps).
+
+To compare fitting-chain settings quickly, `--cache-dir DIR` keeps the artifact cache between
+runs (analysis and translation are then reused; its times no longer measure a full dub), and the
+chain is set through the environment, e.g. GV_PIPELINE__FIT__BORROW_SILENCE_MS=0 or
+GV_PIPELINE__FIT__STEPS='["tts_rate","stretch","flag"]':
+
+    .venv/bin/python benchmarks/bench_dub.py --minutes 1 --target pt --cache-dir /tmp/gv-fit
+
+`--input FILE` dubs that file instead, e.g. the tests' `lj_minute` (the ten clips, 16 kHz, 0.4 s
+apart: tests/conftest.py `concat_audio` + `video_from_audio`).
 """
 
 import datetime as dt
@@ -130,13 +142,33 @@ def _fit_stats(manifest: dict[str, Any], target: str) -> dict[str, Any]:
         return round(sum(t["tempo"] <= cap for t in dubbed) / len(dubbed), 4) if dubbed else None
 
     summary = manifest["summary"][target]
+    chain = summary.get("fit") or {}
     return {
         "lines": len(takes),
         "dubbed_lines": len(dubbed),
         "fits": summary["fits"],
+        "flagged": len(summary["flagged"]),
         "share_tempo_le_1_30": share(1.3),
         "share_tempo_le_1_15": share(1.15),
         "max_tempo": summary["max_tempo"],
+        "tempo_percentiles": chain.get("tempo_percentiles"),
+        "final_steps": chain.get("final_steps"),
+        "steps_used": chain.get("steps_used"),
+        "borrowed_ms_total": chain.get("borrowed_ms_total"),
+        "fit_settings": manifest["settings"].get("fit"),
+        "per_line": [
+            {
+                "id": s["id"],
+                "source_ms": s["end_ms"] - s["start_ms"],
+                "tempo": s["targets"][target]["tempo"],
+                "slot_ms": s["targets"][target]["slot_ms"],
+                "natural_ms": s["targets"][target]["natural_ms"],
+                "steps": (s["targets"][target].get("fit") or {}).get("steps"),
+                "candidate": s["targets"][target]["candidate"],
+                "candidates": s["targets"][target]["candidates"],
+            }
+            for s in manifest["segments"]
+        ],
         "max_start_offset_ms": max(offsets, default=None),
         "mean_start_offset_ms": round(sum(offsets) / len(offsets), 1) if offsets else None,
         "route": summary["route"],
@@ -153,7 +185,9 @@ def _stages(manifest: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {k: {n: round(v, 3) for n, v in t.items()} for k, t in totals.items()}
 
 
-def run_child(input_path: Path, target: str, result_path: Path) -> None:
+def run_child(
+    input_path: Path, target: str, result_path: Path, cache_dir: Path | None = None
+) -> None:
     with RssSampler() as sampler:
         start_wall, start_cpu = time.perf_counter(), _cpu_s()
         from globalvoice.cli.dub import build_engines
@@ -166,7 +200,8 @@ def run_child(input_path: Path, target: str, result_path: Path) -> None:
         load_wall, load_cpu = time.perf_counter() - start_wall, _cpu_s() - start_cpu
         rss_after_load_mib = RssSampler._rss_kib() / 1024
         with tempfile.TemporaryDirectory(prefix="gv-bench-run-") as tmp:
-            cache = ArtifactCache.local(Path(tmp), enabled=False)  # nothing cached, nothing reused
+            # nothing cached, nothing reused; or, with `cache_dir`, every artifact kept there
+            cache = ArtifactCache.local(cache_dir or Path(tmp), enabled=cache_dir is not None)
             request = DubRequest(
                 input_path=input_path, targets=(target,), out_dir=Path(tmp) / "out"
             )
@@ -235,12 +270,19 @@ def main(
     repeat: Annotated[
         int, typer.Option(min=1, help="runs per length; with 2 or more, a median line follows")
     ] = 1,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="keep and reuse artifacts here (fit comparisons)")
+    ] = None,
+    input_path: Annotated[
+        Path | None,
+        typer.Option("--input", help="dub this file instead of building the LJSpeech loop"),
+    ] = None,
     child_input: Annotated[Path | None, typer.Option(hidden=True)] = None,
     child_result: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Dub N minutes of LJSpeech under a still picture; print one JSON line per run."""
     if child_input is not None and child_result is not None:
-        run_child(child_input, target, child_result)
+        run_child(child_input, target, child_result, cache_dir)
         return
     sha = _git("rev-parse", "--short", "HEAD") or "nogit"
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
@@ -250,24 +292,35 @@ def main(
     log = results / f"{today}-{sha}.jsonl"
     machine = _machine()
     for length in minutes or [1.0]:
-        runs = [_run_once(length, target, sha, dirty, machine, log) for _ in range(repeat)]
+        runs = [
+            _run_once(length, target, sha, dirty, machine, log, cache_dir, input_path)
+            for _ in range(repeat)
+        ]
         if repeat > 1:
             print(json.dumps(_medians(runs)), flush=True)
 
 
 def _run_once(
-    length: float, target: str, sha: str, dirty: bool, machine: dict[str, Any], log: Path
+    length: float,
+    target: str,
+    sha: str,
+    dirty: bool,
+    machine: dict[str, Any],
+    log: Path,
+    cache_dir: Path | None = None,
+    given: Path | None = None,
 ) -> dict[str, Any]:
     """One dub of `length` minutes in a fresh process; its record is printed and logged."""
     load_1m = os.getloadavg()[0]  # other jobs on the machine inflate wall time, not CPU
     with tempfile.TemporaryDirectory(prefix="gv-bench-") as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        input_path = build_input(length, work)
+        input_path = given.resolve() if given is not None else build_input(length, work)
         build_s = time.perf_counter() - started
         result_path = work / "result.json"
+        cached = ["--cache-dir", str(cache_dir.resolve())] if cache_dir is not None else []
         subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--target", target,
+            [sys.executable, str(Path(__file__).resolve()), "--target", target, *cached,
              "--child-input", str(input_path), "--child-result", str(result_path)],
             check=True, stdout=sys.stderr,
         )  # fmt: skip
@@ -280,6 +333,8 @@ def _run_once(
         "machine": machine,
         "minutes": length,
         "target": target,
+        "artifact_cache": str(cache_dir) if cache_dir is not None else None,
+        "input": str(given) if given is not None else f"ljspeech loop {length:g} min",
         "input_build_s": round(build_s, 3),
         "load_avg_1m_before": round(load_1m, 2),
         **child,

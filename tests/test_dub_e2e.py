@@ -66,7 +66,7 @@ def check_outputs(
     has_video: bool,
     target_lufs: float = -23.0,
 ) -> None:
-    assert manifest["schema"] == "globalvoice.manifest/1"
+    assert manifest["schema"] == "globalvoice.manifest/2"
     kinds = {(a["language"], a["kind"]) for a in manifest["artifacts"]}
     source = manifest["source_language"]
     assert {(source, "subtitles_srt"), (source, "subtitles_vtt")} <= kinds
@@ -95,6 +95,12 @@ def check_outputs(
         assert {"id", "start_ms", "end_ms", "source_text", "targets"} <= segment.keys()
         for entry in segment["targets"].values():
             assert {"text", "dubbed_start_ms", "dubbed_end_ms", "tempo", "fits"} <= entry.keys()
+            if entry["tempo"] is not None:  # dubbed: its fitting chain, as used
+                assert entry["fit"]["flagged"] is not entry["fits"]
+                assert entry["fit"]["borrowed_ms"] <= 1500
+    for target in targets:
+        chain = manifest["summary"][target]["fit"]
+        assert sum(chain["final_steps"].values()) == manifest["summary"][target]["dubbed"]
     assert {"transcribe", "translate", "synthesize_fit", "mix"} <= {
         s["stage"] for s in manifest["stages"]
     }

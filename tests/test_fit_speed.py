@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from globalvoice.domain.audio import Pcm
-from globalvoice.domain.render import FitOutcome
+from globalvoice.domain.render import FitOutcome, FitStepKind
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.pipeline.cast import SpeakerVoice
@@ -21,6 +21,8 @@ from globalvoice.storage.cache import ArtifactCache
 pytestmark = pytest.mark.slow
 
 POLICY = FitPolicy(max_tempo_permille=1300, min_gap_ms=80)
+# The TTS's own rate all the way to the cap (no stretch step): one synthesis at the needed speed.
+RATE_ONLY = FitPolicy(steps=(FitStepKind.TTS_RATE, FitStepKind.FLAG), comfortable_permille=1300)
 NTREX = {"es": "ref.spa.txt", "pt": "ref.por-BR.txt"}
 
 
@@ -80,7 +82,7 @@ def test_long_line_is_synthesized_once_at_the_speed_its_slot_needs(
     slot_ms = round(natural / 1.2)  # needs 1.2x
     line = Line(id="L1", start_ms=5_000, end_ms=5_000 + slot_ms, text="x", language="en")
     counting = Counting(tts)
-    take = fit_take(line, text, "es", voice, slot_ms=slot_ms, tts=counting, policy=POLICY)
+    take = fit_take(line, text, "es", voice, silence_ms=0, tts=counting, policy=RATE_ONLY)
     assert len(counting.calls) == 1
     assert take.outcome is FitOutcome.SPED_UP
     assert take.start_ms == 5_000
@@ -98,7 +100,7 @@ def test_line_that_fits_keeps_the_natural_voice(media: Path, tts: Synthesizer) -
     voice = tts.voice_for(is_female=False)
     line = Line(id="L2", start_ms=0, end_ms=14_000, text="x", language="en")
     counting = Counting(tts)
-    take = fit_take(line, text, "pt", voice, slot_ms=14_000, tts=counting, policy=POLICY)
+    take = fit_take(line, text, "pt", voice, silence_ms=0, tts=counting, policy=POLICY)
     assert counting.calls == [(text, 1000)]
     assert (take.outcome, take.tempo, take.tts_speed_permille) == (FitOutcome.NATURAL, 1.0, 1000)
     assert take.natural_ms == take.audio.duration_ms
@@ -108,11 +110,37 @@ def test_over_the_cap_is_placed_and_flagged(media: Path, tts: Synthesizer) -> No
     (text,) = ntrex(media, "es", 76)
     voice = tts.voice_for(is_female=True)
     line = Line(id="L3", start_ms=1_000, end_ms=3_000, text="x", language="en")
-    take = fit_take(line, text, "es", voice, slot_ms=2_000, tts=tts, policy=POLICY)
+    take = fit_take(line, text, "es", voice, silence_ms=0, tts=tts, policy=POLICY)
     assert take.outcome is FitOutcome.FLAGGED
     assert take.start_ms == 1_000
     assert take.tempo <= 1.3 + 1e-3
     assert take.audio.duration_ms > 2_000  # placed whole, never cut
+
+
+def test_line_over_its_slot_records_the_chain_steps(media: Path, tts: Synthesizer) -> None:
+    (text,) = ntrex(media, "es", 19)
+    voice = tts.voice_for(is_female=True)
+    natural = tts.estimate_ms(text, voice=voice, language="es")
+    line_ms = round(natural / 1.25)  # needs 1.25x in the line alone; 300 ms of silence after it
+    line = Line(id="L4", start_ms=2_000, end_ms=2_000 + line_ms, text="x", language="en")
+    counting = Counting(tts)
+    take = fit_take(
+        line, text, "es", voice, silence_ms=300, tts=counting, policy=POLICY, candidate=1
+    )
+    assert len(counting.calls) == 1
+    assert [step.kind for step in take.steps] == [
+        FitStepKind.CANDIDATE,
+        FitStepKind.TTS_RATE,
+        FitStepKind.BORROW,
+        FitStepKind.STRETCH,
+    ]
+    labels = [step.label for step in take.steps]
+    assert labels[0] == "candidate:1" and labels[2] == "borrow:300ms", labels
+    assert 1.10 <= take.steps[1].value / 1000 <= 1.18, labels  # the TTS rate: to ~1.15
+    assert take.borrowed_ms == 300 and take.slot_ms == line_ms + 300
+    assert take.outcome is FitOutcome.SPED_UP and take.fits
+    assert take.audio.duration_ms <= take.slot_ms
+    assert 1.15 < take.tempo <= 1.3 + 1e-3
 
 
 def test_parallel_lines_render_the_same_takes_in_order(

@@ -8,37 +8,38 @@ from globalvoice.domain.script import Line
 from globalvoice.domain.timeline import TimeMap
 from globalvoice.domain.transcript import SpeechSpan, Transcript, TranscriptSegment, Word
 from globalvoice.pipeline.cast import VoiceTraits, is_female_voice
-from globalvoice.pipeline.fit import FitPolicy, available_ms, plan_fit
+from globalvoice.pipeline.fit import FitPolicy, available_ms, plan_chain
 from globalvoice.pipeline.segment import SegmentPolicy, build_lines
 
 POLICY = FitPolicy(max_tempo_permille=1300, min_gap_ms=80)
 
 
 @pytest.mark.parametrize(
-    ("natural_ms", "available", "outcome", "speed", "target"),
+    ("natural_ms", "available", "outcome", "take", "target"),
     [
         pytest.param(1000, 2000, FitOutcome.NATURAL, 1000, 1000, id="shorter-kept-natural"),
-        pytest.param(2000, 2000, FitOutcome.NATURAL, 1000, 2000, id="exact-fit"),
-        pytest.param(2200, 2000, FitOutcome.SPED_UP, 1100, 2000, id="10pct-over-sped-up"),
-        pytest.param(2600, 2000, FitOutcome.SPED_UP, 1300, 2000, id="at-the-cap"),
-        pytest.param(2601, 2000, FitOutcome.FLAGGED, 1300, 2001, id="just-over-cap-flagged"),
-        pytest.param(4000, 2000, FitOutcome.FLAGGED, 1300, 3077, id="far-over-keeps-cap"),
+        pytest.param(2000, 2000, FitOutcome.NATURAL, 2000, 2000, id="exact-fit"),
+        pytest.param(2200, 2000, FitOutcome.SPED_UP, 2000, 2000, id="10pct-over-tts-rate"),
+        pytest.param(2600, 2000, FitOutcome.SPED_UP, 2261, 2000, id="at-the-cap-stretched"),
+        pytest.param(2601, 2000, FitOutcome.FLAGGED, 2262, 2001, id="just-over-cap-flagged"),
+        pytest.param(4000, 2000, FitOutcome.FLAGGED, 3479, 3077, id="far-over-keeps-cap"),
     ],
 )
-def test_plan_fit(
-    natural_ms: int, available: int, outcome: FitOutcome, speed: int, target: int
+def test_plan_chain(
+    natural_ms: int, available: int, outcome: FitOutcome, take: int, target: int
 ) -> None:
-    plan = plan_fit(natural_ms=natural_ms, available_ms=available, policy=POLICY)
-    assert (plan.outcome, plan.tts_speed_permille, plan.target_ms) == (outcome, speed, target)
-    assert plan.tts_speed_permille <= POLICY.max_tempo_permille
+    plan = plan_chain(natural_ms=natural_ms, line_ms=available, silence_ms=0, policy=POLICY)
+    assert (plan.outcome, plan.take_ms, plan.target_ms) == (outcome, take, target)
+    assert natural_ms * 1000 <= plan.target_ms * POLICY.max_tempo_permille + 1000
 
 
 @pytest.mark.parametrize(
     ("next_start", "media_end", "expected"),
     [
-        pytest.param(5000, 60_000, 3920, id="borrows-silence-up-to-next-line-less-gap"),
+        pytest.param(5000, 60_000, 2500, id="borrows-silence-up-to-the-limit"),
+        pytest.param(3000, 60_000, 1920, id="borrows-silence-up-to-next-line-less-gap"),
         pytest.param(2050, 60_000, 1000, id="never-less-than-the-source-line"),
-        pytest.param(None, 4000, 3000, id="last-line-may-run-to-media-end"),
+        pytest.param(None, 2400, 1400, id="last-line-may-run-to-media-end"),
     ],
 )
 def test_available_ms(next_start: int | None, media_end: int, expected: int) -> None:

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from globalvoice.config.mt import CTranslate2MtConfig, LlmMtConfig
@@ -12,6 +12,7 @@ __all__ = [
     "CTranslate2MtConfig",
     "EmbeddedMtConfig",
     "FasterWhisperConfig",
+    "FitSettings",
     "KokoroConfig",
     "LlmMtConfig",
     "PipelineSettings",
@@ -72,8 +73,45 @@ TtsConfig = Annotated[KokoroConfig, Field(discriminator="kind")]
 SpeakerConfig = Annotated[VoiceFilterEmbedderConfig, Field(discriminator="kind")]
 
 
+FIT_STEPS = ("candidate", "tts_rate", "borrow", "stretch", "retranslate", "flag")
+
+
+class FitSettings(BaseModel):
+    """The fitting chain: the steps tried, in order, until a dubbed line fits its slot."""
+
+    steps: tuple[str, ...] = Field(
+        default=FIT_STEPS,
+        description="ordered steps: candidate (first, if used), tts_rate, borrow, stretch, "
+        "retranslate, flag (last, always)",
+    )
+    borrow_silence_ms: int = Field(
+        default=1500, ge=0, le=10_000, description="most silence after a line its dub may take"
+    )
+    comfortable_tempo: float = Field(
+        default=1.15,
+        ge=1.0,
+        le=2.0,
+        description="the TTS's own rate goes up to this; candidates are chosen to fit at it",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _known_steps(cls, steps: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [step for step in steps if step not in FIT_STEPS]
+        if unknown:
+            raise ValueError(f"unknown fit step(s) {unknown}; known: {list(FIT_STEPS)}")
+        if len(set(steps)) != len(steps):
+            raise ValueError(f"a fit step is listed twice: {list(steps)}")
+        if not steps or steps[-1] != "flag":
+            raise ValueError("'flag' must be the last fit step: a line is never cut or dropped")
+        if "candidate" in steps and steps[0] != "candidate":
+            raise ValueError("'candidate' must be the first fit step (chosen before synthesis)")
+        return steps
+
+
 class PipelineSettings(BaseModel):
     max_tempo: float = Field(default=1.3, ge=1.0, le=2.0, description="cap on speed-up per line")
+    fit: FitSettings = Field(default_factory=FitSettings)
     max_line_ms: int = Field(default=12_000, ge=2_000, description="split lines longer than this")
     pause_split_ms: int = Field(default=700, ge=100, description="a pause this long ends a line")
     min_gap_ms: int = Field(default=80, ge=0, description="silence kept before the next line")

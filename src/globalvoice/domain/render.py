@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from globalvoice.domain.audio import Pcm
 
-__all__ = ["FitOutcome", "FittedTake"]
+__all__ = ["FitOutcome", "FitStep", "FitStepKind", "FittedTake"]
 
 
 class FitOutcome(StrEnum):
@@ -15,9 +15,44 @@ class FitOutcome(StrEnum):
     KEPT_ORIGINAL = "kept_original"  # not dubbed (e.g. already in the target language)
 
 
+class FitStepKind(StrEnum):
+    """The steps of the fitting chain; their order is configured (`PipelineSettings.fit`)."""
+
+    CANDIDATE = "candidate"  # which translation candidate is spoken (chosen before synthesis)
+    TTS_RATE = "tts_rate"  # the TTS's own speaking rate, up to the comfortable tempo
+    BORROW = "borrow"  # silence after the line, up to the borrow limit
+    STRETCH = "stretch"  # pitch-preserving time-stretch, the total within the tempo cap
+    RETRANSLATE = "retranslate"  # a shorter candidate re-rendered once, when still too long
+    FLAG = "flag"  # still too long: placed whole at the cap, flagged for review
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FitStep:
+    """One step the chain used on a line. `value` by kind: candidate and retranslate: the
+    candidate index; tts_rate and stretch: the tempo factor in permille; borrow: milliseconds
+    of silence taken; flag: 0."""
+
+    kind: FitStepKind
+    value: int = 0
+
+    @property
+    def label(self) -> str:
+        """Human-readable: 'candidate:2', 'tts_rate:1.12', 'borrow:640ms', 'flagged'."""
+        if self.kind in (FitStepKind.TTS_RATE, FitStepKind.STRETCH):
+            return f"{self.kind.value}:{self.value / 1000:.3g}"
+        if self.kind is FitStepKind.BORROW:
+            return f"borrow:{self.value}ms"
+        if self.kind is FitStepKind.FLAG:
+            return "flagged"
+        return f"{self.kind.value}:{self.value}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FittedTake:
-    """A take placed on the timeline. `tempo` = natural duration / placed duration."""
+    """A take placed on the timeline. `tempo` = natural duration / placed duration.
+
+    `slot_ms` is the line's own duration plus `borrowed_ms` of the silence after it; `steps`
+    are the fitting chain's steps this take used, in the chain's order."""
 
     line_id: str
     audio: Pcm
@@ -27,6 +62,8 @@ class FittedTake:
     tempo: float
     tts_speed_permille: int
     outcome: FitOutcome
+    borrowed_ms: int = 0
+    steps: tuple[FitStep, ...] = ()
 
     @property
     def end_ms(self) -> int:
@@ -35,3 +72,9 @@ class FittedTake:
     @property
     def fits(self) -> bool:
         return self.outcome is not FitOutcome.FLAGGED
+
+    @property
+    def retranslated_to(self) -> int | None:
+        """The candidate index spoken instead of the chosen one, when re-translated."""
+        found = [s.value for s in self.steps if s.kind is FitStepKind.RETRANSLATE]
+        return found[0] if found else None

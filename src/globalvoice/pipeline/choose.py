@@ -1,19 +1,24 @@
 """Pick, per sentence, the translation candidate that fits its lines' time when spoken.
 
 The first step of the fitting chain: the voice's own predicted duration (Synthesizer.estimate_ms)
-of each candidate, best-scored first, against the time the source speaker took. The first that
-fits is spoken. When none does, the shortest among those close in score to the best is, and the
-rest of the chain (TTS rate, borrowed silence, time-stretch) makes up the difference.
+of each candidate, best-scored first, against each of its lines' time budget. In the dub the
+budget is what the chain reaches comfortably (`comfortable_budget`): the line's duration plus
+the silence it may borrow, at the comfortable tempo. The first candidate that fits every line
+is spoken. When none does, the shortest among those close in score to the best is, and the rest
+of the chain (TTS rate, borrowed silence, time-stretch, re-translation) makes up the
+difference.
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from globalvoice.domain.render import FitStepKind
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.pipeline.cast import SpeakerVoice
+from globalvoice.pipeline.fit import FitPolicy, borrowable_ms, silence_after_ms
 
-__all__ = ["ChoicePolicy", "choose_fitting"]
+__all__ = ["ChoicePolicy", "choose_fitting", "choose_for_fit", "comfortable_budget"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,6 +29,7 @@ class ChoicePolicy:
 
 
 DEFAULT_CHOICE = ChoicePolicy()
+ESTIMATE_MARGIN_MS = 100
 
 
 def _groups(translated: Sequence[TranslatedLine]) -> list[list[int]]:
@@ -47,23 +53,27 @@ def choose_fitting(
         count = min(len(item.alternatives) for item in items)
         if count <= 1 or not all(item.is_dubbed for item in items):
             continue
-        budget = sum(budget_ms(item.line) for item in items)
+        budgets = [budget_ms(item.line) for item in items]
         best_score = items[0].scores[0]
         estimates: dict[int, int] = {}
         pick = None
         for k in range(count):
             if items[0].scores[k] < best_score - policy.score_margin:
                 break
-            estimates[k] = sum(
+            each = [
                 tts.estimate_ms(
                     item.alternatives[k],
                     voice=voices[item.line.speaker_id].synthesis_voice,
                     language=item.language,
                 )
-                for item in items
                 if item.alternatives[k].strip()
-            )
-            if estimates[k] <= budget:
+                else 0
+                for item in items
+            ]
+            estimates[k] = sum(each)
+            # Each line is placed at its own start: a candidate fits when every line's share
+            # fits that line's budget (spare time in one line does not help its neighbour).
+            if all(e <= b for e, b in zip(each, budgets, strict=True)):
                 pick = k
                 break
         if pick is None:
@@ -71,3 +81,39 @@ def choose_fitting(
         for i, item in zip(indexes, items, strict=True):
             chosen[i] = replace(item, text=item.alternatives[pick], chosen=pick)
     return tuple(chosen)
+
+
+def comfortable_budget(
+    translated: Sequence[TranslatedLine], *, policy: FitPolicy, media_end_ms: int
+) -> Callable[[Line], int]:
+    """Per line, the longest natural take the chain fits without going past the comfortable
+    tempo: its duration plus the silence it may borrow, times the comfortable tempo when the TTS
+    rate is a step (the time-stretch beyond it is the chain's reserve, not a target)."""
+    reach: dict[str, int] = {}
+    # The estimate's error (the trimmed end silence, sd ~50 ms): kept in hand so that a chosen
+    # candidate does not land just past the comfortable tempo.
+    starts = [item.line.start_ms for item in translated]
+    tempo = policy.comfortable_permille if policy.uses(FitStepKind.TTS_RATE) else 1000
+    for index, item in enumerate(translated):
+        next_start = starts[index + 1] if index + 1 < len(starts) else None
+        silence = silence_after_ms(item.line, next_start, media_end_ms, policy)
+        slot = item.line.duration_ms + borrowable_ms(silence, policy)
+        reach[item.line.id] = max(1, slot * tempo // 1000 - ESTIMATE_MARGIN_MS)
+    return lambda line: reach.get(line.id, line.duration_ms)
+
+
+def choose_for_fit(
+    translated: Sequence[TranslatedLine],
+    *,
+    voices: dict[str, SpeakerVoice],
+    tts: Synthesizer,
+    policy: FitPolicy,
+    media_end_ms: int,
+    choice: ChoicePolicy = DEFAULT_CHOICE,
+) -> tuple[TranslatedLine, ...]:
+    """The chain's 'candidate' step: candidates chosen against `comfortable_budget`; the
+    engine's best-scored ones kept unchanged when the chain has no such step."""
+    if not policy.uses(FitStepKind.CANDIDATE):
+        return tuple(translated)
+    budget = comfortable_budget(translated, policy=policy, media_end_ms=media_end_ms)
+    return choose_fitting(translated, voices=voices, tts=tts, budget_ms=budget, policy=choice)

@@ -16,7 +16,7 @@ from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import UnsupportedLanguage
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink
-from globalvoice.domain.render import FitOutcome, FittedTake
+from globalvoice.domain.render import FitOutcome, FitStep, FittedTake
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.transcript import Transcript, transcript_from_dict, transcript_to_dict
@@ -40,7 +40,7 @@ from globalvoice.pipeline import (
     voices,
 )
 from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.choose import choose_fitting
+from globalvoice.pipeline.choose import choose_for_fit
 from globalvoice.pipeline.diarize import diarize_cached
 from globalvoice.pipeline.fit import FitPolicy
 from globalvoice.pipeline.timing import StageClock
@@ -94,6 +94,8 @@ class Placement:
     tempo: float
     tts_speed_permille: int
     outcome: FitOutcome
+    borrowed_ms: int = 0
+    steps: tuple[FitStep, ...] = ()  # the fitting chain's steps used, in order
 
     @property
     def fits(self) -> bool:
@@ -110,6 +112,8 @@ class Placement:
             tempo=take.tempo,
             tts_speed_permille=take.tts_speed_permille,
             outcome=take.outcome,
+            borrowed_ms=take.borrowed_ms,
+            steps=take.steps,
         )
 
 
@@ -275,12 +279,14 @@ def synthesize_target(
 ) -> tuple[RenderedLine, ...]:
     """Synthesize and fit every line; write the dubbed speech (float WAV) to `speech_track`."""
     target = translated[0].language if translated else None
-    policy = FitPolicy(
-        max_tempo_permille=round(settings.max_tempo * 1000), min_gap_ms=settings.min_gap_ms
-    )
+    policy = FitPolicy.of(settings)
     with clock.stage("choose_candidate", target):
-        translated = choose_fitting(
-            translated, voices=analysis.voices, tts=tts, budget_ms=lambda line: line.duration_ms
+        translated = choose_for_fit(
+            translated,
+            voices=analysis.voices,
+            tts=tts,
+            policy=policy,
+            media_end_ms=analysis.info.duration_ms,
         )
     with clock.stage("synthesize_fit", target):
         renders = render.render_language(

@@ -1,66 +1,171 @@
-"""Timing fit: each dubbed line starts at its source line's start and ends before the next line.
+"""Timing fit: each dubbed line starts at its source line's start, fitted by one explicit chain.
 
-The chain: predict the voice's natural duration before synthesis -> pick the TTS's own speed so
-the take fits -> synthesize once -> match the voice to its speaker (WORLD DSP, length kept to the
-sample, so the prediction and the tempo accounting hold) -> Rubber Band for the exact remainder,
-never beyond the tempo cap. A line that still does not fit is placed, flagged and reported; it
-is never cut or dropped.
+The chain (`FitPolicy.steps`, configured in `PipelineSettings.fit`, default in this order):
+the fitting translation candidate (chosen before synthesis, pipeline/choose.py) -> the TTS's own
+rate, up to the comfortable tempo -> borrowed silence after the line, up to a limit -> a
+pitch-preserving time-stretch, the total within the tempo cap -> a shorter re-translation,
+re-rendered once -> flagged for review. Each step runs only while the line is still too long.
+
+The duration is predicted before synthesis (`Synthesizer.estimate_ms`), so each line is
+synthesized once, at the speed its plan needs; the voice is matched to its speaker (WORLD DSP,
+length kept to the sample), then Rubber Band brings the take to the planned length. A line that
+still does not fit is placed whole at the cap and flagged; it is never cut or dropped.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.audio import Pcm
-from globalvoice.domain.render import FitOutcome, FittedTake
+from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake
 from globalvoice.domain.script import Line
 from globalvoice.domain.voices import DspMatch
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.stretch import stretch_to
 from globalvoice.media.voice_dsp import apply_match
 
-__all__ = ["FitPlan", "FitPolicy", "available_ms", "choose_speed", "fit_take", "plan_fit"]
+__all__ = [
+    "DEFAULT_STEPS",
+    "ChainPlan",
+    "FitPolicy",
+    "available_ms",
+    "borrowable_ms",
+    "choose_speed",
+    "fit_take",
+    "plan_chain",
+    "silence_after_ms",
+]
 
 MAX_TTS_SPEED_PERMILLE = 2000
 # A sped-up take may end this much (1 %) shorter than its plan (the duration estimate's error)
 # before Rubber Band brings it back to the planned length: no needless speed-up beyond that.
 SPEED_SLACK_PERMILLE = 10
+DEFAULT_STEPS = tuple(FitStepKind)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FitPolicy:
+    """The fitting chain's steps in order and its limits (tempos in permille, 1000 = natural)."""
+
     max_tempo_permille: int = 1300
     min_gap_ms: int = 80
+    steps: tuple[FitStepKind, ...] = DEFAULT_STEPS
+    borrow_limit_ms: int = 1500
+    comfortable_permille: int = 1150
+
+    def uses(self, kind: FitStepKind) -> bool:
+        return kind in self.steps
+
+    @property
+    def fingerprint(self) -> str:
+        """What in the policy changes a take (for cache keys): the steps, limits and tempos."""
+        order = ",".join(step.value for step in self.steps)
+        return (
+            f"{order}|borrow={self.borrow_limit_ms}|comfortable={self.comfortable_permille}"
+            f"|cap={self.max_tempo_permille}"
+        )
+
+    @classmethod
+    def of(cls, settings: PipelineSettings) -> "FitPolicy":
+        cap = round(settings.max_tempo * 1000)
+        return cls(
+            max_tempo_permille=cap,
+            min_gap_ms=settings.min_gap_ms,
+            steps=tuple(FitStepKind(step) for step in settings.fit.steps),
+            borrow_limit_ms=settings.fit.borrow_silence_ms,
+            comfortable_permille=min(cap, round(settings.fit.comfortable_tempo * 1000)),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FitPlan:
+class ChainPlan:
+    """How the per-take steps bring a take of `natural_ms` into its slot."""
+
     outcome: FitOutcome
-    tts_speed_permille: int  # the tempo the placed take needs; 1000 = natural
-    target_ms: int  # the placed length
+    take_ms: int  # the synthesized take's length, after the TTS rate
+    target_ms: int  # the placed length, after the time-stretch
+    slot_ms: int  # the line's duration plus the borrowed silence
+    borrowed_ms: int
+    steps: tuple[FitStep, ...]  # tts_rate, borrow, stretch and flag, as used, in order
+    wants_retranslation: bool  # still too long when the chain reached 'retranslate'
+
+
+def _permille(longer_ms: int, shorter_ms: int) -> int:
+    return round(longer_ms * 1000 / max(1, shorter_ms))
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def silence_after_ms(
+    line: Line, next_start_ms: int | None, media_end_ms: int, policy: FitPolicy
+) -> int:
+    """The silence after a line: up to the next line's start less the gap, or the media's end."""
+    limit = (next_start_ms - policy.min_gap_ms) if next_start_ms is not None else media_end_ms
+    return max(0, limit - line.end_ms)
+
+
+def borrowable_ms(silence_ms: int, policy: FitPolicy) -> int:
+    """How much of `silence_ms` a line's dub may take under `policy`."""
+    return min(silence_ms, policy.borrow_limit_ms) if policy.uses(FitStepKind.BORROW) else 0
 
 
 def available_ms(
     line: Line, next_start_ms: int | None, media_end_ms: int, policy: FitPolicy
 ) -> int:
-    """The slot a dubbed line may fill: up to the next line (less a gap), or the media's end."""
-    limit = (next_start_ms - policy.min_gap_ms) if next_start_ms is not None else media_end_ms
-    return max(line.duration_ms, limit - line.start_ms)
+    """The most a dubbed line may fill: its own duration plus the borrowable silence after it."""
+    silence = silence_after_ms(line, next_start_ms, media_end_ms, policy)
+    return line.duration_ms + borrowable_ms(silence, policy)
 
 
-def plan_fit(*, natural_ms: int, available_ms: int, policy: FitPolicy) -> FitPlan:
-    """Pure policy: how to bring a take of `natural_ms` into `available_ms`."""
-    if natural_ms <= available_ms:
-        return FitPlan(outcome=FitOutcome.NATURAL, tts_speed_permille=1000, target_ms=natural_ms)
-    required_permille = -(-natural_ms * 1000 // available_ms)  # ceiling
-    if required_permille <= policy.max_tempo_permille:
-        return FitPlan(
-            outcome=FitOutcome.SPED_UP, tts_speed_permille=required_permille, target_ms=available_ms
-        )
-    capped_ms = -(-natural_ms * 1000 // policy.max_tempo_permille)
-    return FitPlan(
-        outcome=FitOutcome.FLAGGED,
-        tts_speed_permille=policy.max_tempo_permille,
-        target_ms=capped_ms,
+def plan_chain(
+    *,
+    natural_ms: int,
+    line_ms: int,
+    silence_ms: int,
+    policy: FitPolicy,
+    retranslated: bool = False,
+) -> ChainPlan:
+    """Pure policy: walk the chain's steps in order while a take of `natural_ms` is longer than
+    its slot (at first `line_ms`). The TTS rate goes up to the comfortable tempo; borrowing
+    takes at most `borrow_limit_ms` of `silence_ms`, and only what is needed; the stretch takes
+    the total tempo at most to the cap. `retranslated`: the re-translation was already used."""
+    slot, take, placed, borrowed = line_ms, natural_ms, natural_ms, 0
+    steps: list[FitStep] = []
+    wants_retranslation = False
+    for kind in policy.steps:
+        if placed <= slot:
+            break
+        if kind is FitStepKind.TTS_RATE:
+            take = placed = max(slot, _ceil_div(natural_ms * 1000, policy.comfortable_permille))
+            if take < natural_ms:
+                steps.append(FitStep(kind=kind, value=_permille(natural_ms, take)))
+        elif kind is FitStepKind.BORROW:
+            borrowed = min(borrowable_ms(silence_ms, policy), placed - line_ms)
+            if borrowed > 0:
+                slot = line_ms + borrowed
+                steps.append(FitStep(kind=kind, value=borrowed))
+        elif kind is FitStepKind.STRETCH:
+            floor_ms = _ceil_div(natural_ms * 1000, policy.max_tempo_permille)
+            stretched = min(take, max(slot, floor_ms))
+            if stretched < placed:
+                steps.append(FitStep(kind=kind, value=_permille(take, stretched)))
+                placed = stretched
+        elif kind is FitStepKind.RETRANSLATE:
+            wants_retranslation = not retranslated
+    outcome = FitOutcome.NATURAL if placed >= natural_ms else FitOutcome.SPED_UP
+    if placed > slot:
+        outcome = FitOutcome.FLAGGED
+        steps.append(FitStep(kind=FitStepKind.FLAG))
+    return ChainPlan(
+        outcome=outcome,
+        take_ms=take,
+        target_ms=placed,
+        slot_ms=slot,
+        borrowed_ms=borrowed,
+        steps=tuple(steps),
+        wants_retranslation=wants_retranslation,
     )
 
 
@@ -90,22 +195,48 @@ def fit_take(
     language: str,
     voice: str,
     *,
-    slot_ms: int,
+    silence_ms: int,
     tts: Synthesizer,
     policy: FitPolicy,
     dsp: DspMatch | None = None,
+    candidate: int | None = None,
+    alternatives: Sequence[tuple[int, str]] = (),
 ) -> FittedTake:
-    """Synthesize `text` once, at the speed its predicted natural duration needs to fit
-    `slot_ms`, match it to the speaker with `dsp`, then fix the remainder exactly; the result
-    starts at the line's start."""
+    """Fit `text` to `line` (followed by `silence_ms` of silence) through the chain: plan from
+    the predicted duration, swap in the shortest of `alternatives` (candidate index, text) once
+    when the plan reaches 'retranslate' still too long and it is predicted shorter, synthesize
+    once at the planned speed, match the voice with `dsp`, then place the take exactly.
+    `candidate`: the chosen candidate's index, recorded as the chain's first step."""
 
-    def estimate(speed_permille: int) -> int:
-        return tts.estimate_ms(text, voice=voice, language=language, speed_permille=speed_permille)
+    def estimator(words: str) -> Callable[[int], int]:
+        def estimate(speed_permille: int) -> int:
+            return tts.estimate_ms(
+                words, voice=voice, language=language, speed_permille=speed_permille
+            )
 
-    predicted = plan_fit(natural_ms=estimate(1000), available_ms=slot_ms, policy=policy)
+        return estimate
+
+    estimate = estimator(text)
+    natural_estimate = estimate(1000)
+    plan = plan_chain(
+        natural_ms=natural_estimate, line_ms=line.duration_ms, silence_ms=silence_ms, policy=policy
+    )
+    retranslated = None
+    if plan.wants_retranslation:
+        options = [(estimator(t)(1000), k, t) for k, t in alternatives if t.strip() and t != text]
+        if options and min(options)[0] < natural_estimate:
+            natural_estimate, retranslated, text = min(options)
+            estimate = estimator(text)
+            plan = plan_chain(
+                natural_ms=natural_estimate,
+                line_ms=line.duration_ms,
+                silence_ms=silence_ms,
+                policy=policy,
+                retranslated=True,
+            )
     speed = 1000
-    if predicted.outcome is not FitOutcome.NATURAL:
-        speed = choose_speed(target_ms=predicted.target_ms, estimate_ms=estimate)
+    if plan.take_ms < natural_estimate:
+        speed = choose_speed(target_ms=plan.take_ms, estimate_ms=estimate)
     audio = tts.synthesize(text, voice=voice, language=language, speed_permille=speed)
     if dsp is not None:
         audio = apply_match(audio, dsp)  # same length: before the stretch, so it lands exactly
@@ -114,9 +245,16 @@ def fit_take(
         # What the voice would take at speed 1.0: the measured take scaled by the model's own
         # predicted length ratio between speed 1.0 and this speed (the engine's frame counts),
         # not by the speed itself, which overstates it (Kokoro at 1.2 is ~1.14x shorter).
-        natural_ms = round(audio.duration_ms * estimate(1000) / max(1, estimate(speed)))
+        natural_ms = round(audio.duration_ms * natural_estimate / max(1, estimate(speed)))
     return place_take(
-        audio, line, natural_ms=natural_ms, tts_speed_permille=speed, slot_ms=slot_ms, policy=policy
+        audio,
+        line,
+        natural_ms=natural_ms,
+        tts_speed_permille=speed,
+        silence_ms=silence_ms,
+        policy=policy,
+        candidate=candidate,
+        retranslated=retranslated,
     )
 
 
@@ -126,16 +264,26 @@ def place_take(
     *,
     natural_ms: int,
     tts_speed_permille: int,
-    slot_ms: int,
+    silence_ms: int,
     policy: FitPolicy,
+    candidate: int | None = None,
+    retranslated: int | None = None,
 ) -> FittedTake:
-    """Bring a synthesized take into its slot: Rubber Band stretches what is still too long to
-    the planned length, and slows back to it a sped-up take that came out more than
-    `SPEED_SLACK_PERMILLE` too short (or beyond the tempo cap) because its estimate was long."""
-    plan = plan_fit(natural_ms=natural_ms, available_ms=slot_ms, policy=policy)
-    too_fast = natural_ms * 1000 > policy.max_tempo_permille * audio.duration_ms or (
+    """Bring a synthesized take into its slot, planned again from its measured natural length:
+    Rubber Band stretches what is still too long to the planned length, and slows back to it a
+    sped-up take that came out more than `SPEED_SLACK_PERMILLE` too short (or beyond the tempo
+    cap) because its estimate was long. The steps are recorded with the values measured."""
+    plan = plan_chain(
+        natural_ms=natural_ms,
+        line_ms=line.duration_ms,
+        silence_ms=silence_ms,
+        policy=policy,
+        retranslated=True,
+    )
+    synthesized_ms = max(1, audio.duration_ms)
+    too_fast = natural_ms * 1000 > policy.max_tempo_permille * synthesized_ms or (
         tts_speed_permille != 1000
-        and audio.duration_ms * 1000 < plan.target_ms * (1000 - SPEED_SLACK_PERMILLE)
+        and synthesized_ms * 1000 < plan.target_ms * (1000 - SPEED_SLACK_PERMILLE)
     )
     if audio.duration_ms > plan.target_ms or too_fast:
         audio = stretch_to(audio, plan.target_ms)
@@ -147,9 +295,46 @@ def place_take(
         line_id=line.id,
         audio=audio,
         start_ms=line.start_ms,
-        slot_ms=slot_ms,
+        slot_ms=plan.slot_ms,
         natural_ms=natural_ms,
         tempo=round(natural_ms / placed_ms, 4),
         tts_speed_permille=tts_speed_permille,
         outcome=outcome,
+        borrowed_ms=plan.borrowed_ms,
+        steps=_record(
+            plan,
+            policy,
+            candidate=candidate,
+            retranslated=retranslated,
+            tts_tempo_permille=(
+                _permille(natural_ms, synthesized_ms) if tts_speed_permille != 1000 else None
+            ),
+            stretch_permille=_permille(synthesized_ms, placed_ms),
+        ),
+    )
+
+
+def _record(
+    plan: ChainPlan,
+    policy: FitPolicy,
+    *,
+    candidate: int | None,
+    retranslated: int | None,
+    tts_tempo_permille: int | None,
+    stretch_permille: int,
+) -> tuple[FitStep, ...]:
+    """The steps a placed take used, in the chain's order, with the measured tempos: the TTS
+    rate when the take was synthesized faster than 1.0 (`tts_tempo_permille` not None), the
+    stretch when Rubber Band changed its length by 0.5 % or more."""
+    used: dict[FitStepKind, int | None] = {
+        FitStepKind.CANDIDATE: candidate,
+        FitStepKind.TTS_RATE: tts_tempo_permille,
+        FitStepKind.BORROW: plan.borrowed_ms or None,
+        FitStepKind.STRETCH: stretch_permille if abs(stretch_permille - 1000) >= 5 else None,
+        FitStepKind.RETRANSLATE: retranslated,
+        FitStepKind.FLAG: 0 if plan.outcome is FitOutcome.FLAGGED else None,
+    }
+    order = [*policy.steps, *([] if policy.uses(FitStepKind.FLAG) else [FitStepKind.FLAG])]
+    return tuple(
+        FitStep(kind=kind, value=value) for kind in order if (value := used.get(kind)) is not None
     )

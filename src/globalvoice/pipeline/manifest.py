@@ -1,5 +1,7 @@
 """The manifest: every artifact, every segment and how it was dubbed, and each stage's time."""
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -9,7 +11,7 @@ from globalvoice.domain.script import Line
 from globalvoice.domain.speakers import Diarization
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.dub import RenderedLine
+from globalvoice.pipeline.dub import Placement, RenderedLine
 from globalvoice.pipeline.timing import StageTime
 
 __all__ = [
@@ -17,11 +19,15 @@ __all__ = [
     "Artifact",
     "LanguageResult",
     "build_manifest",
+    "fit_summary",
     "segment_entries",
     "speaker_entries",
 ]
 
-MANIFEST_SCHEMA = "globalvoice.manifest/1"
+# Version 2: each segment's target has its fitting chain ("fit": steps, tempo, borrowed silence,
+# candidate, flagged) and each language's summary the chain's outcome ("fit").
+MANIFEST_SCHEMA = "globalvoice.manifest/2"
+COMFORTABLE_TEMPO = 1.15  # the share of lines placed at or under this tempo is reported
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +68,7 @@ def segment_entries(
                 "tts_speed": take.tts_speed_permille / 1000 if take else None,
                 "outcome": take.outcome.value if take else "kept_original",
                 "fits": take.fits if take else True,
+                "fit": _fit_entry(take, render.translated.chosen) if take else None,
             }
         entries.append(
             {
@@ -75,6 +82,53 @@ def segment_entries(
             }
         )
     return entries
+
+
+def _final_step(take: Placement) -> str:
+    """The step that made the line fit: the chain's last used ('natural' when none was)."""
+    return take.steps[-1].kind.value if take.steps else "natural"
+
+
+def _fit_entry(take: Placement, chosen: int) -> dict[str, Any]:
+    """A dubbed line's fitting chain: its steps in order, and what they came to."""
+    return {
+        "steps": [step.label for step in take.steps],
+        "final_step": _final_step(take),
+        "tempo": take.tempo,
+        "borrowed_ms": take.borrowed_ms,
+        "candidate": chosen,
+        "flagged": not take.fits,
+    }
+
+
+def _percentile(values: Sequence[float], share: float) -> float | None:
+    """The nearest-rank percentile of `values` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def fit_summary(takes: Sequence[Placement]) -> dict[str, Any]:
+    """A language's fitting-chain outcome: lines by final step, the share placed at or under
+    the comfortable tempo and within the cap (not flagged), the tempo distribution (nearest-
+    rank percentiles) and the silence borrowed."""
+    tempos = [t.tempo for t in takes]
+    counts = Counter(_final_step(t) for t in takes)
+    used = Counter(step.kind.value for t in takes for step in t.steps)
+    return {
+        "final_steps": dict(sorted(counts.items())),
+        "steps_used": dict(sorted(used.items())),
+        "share_tempo_le_1_15": (
+            round(sum(t <= COMFORTABLE_TEMPO for t in tempos) / len(tempos), 4) if tempos else None
+        ),
+        "share_within_cap": round(sum(t.fits for t in takes) / len(takes), 4) if takes else None,
+        "tempo_percentiles": {
+            f"p{p}": _percentile(tempos, p / 100) for p in (10, 25, 50, 75, 90, 95, 100)
+        },
+        "borrowed_ms_total": sum(t.borrowed_ms for t in takes),
+        "retranslated": used.get("retranslate", 0),
+    }
 
 
 def speaker_entries(
@@ -142,6 +196,7 @@ def build_manifest(
             "fits": sum(t.fits for t in takes),
             "flagged": [t.line_id for t in takes if not t.fits],
             "max_tempo": max((t.tempo for t in takes), default=1.0),
+            "fit": fit_summary(takes),
             "loudness_lufs": round(result.loudness.integrated_lufs, 2) if result.loudness else None,
             "true_peak_dbtp": round(result.loudness.true_peak_dbtp, 2) if result.loudness else None,
         }

@@ -1,29 +1,32 @@
 """Render one target language: translate, synthesize and fit every line, reusing cached work."""
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from globalvoice.domain.artifacts import derive_key
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
-from globalvoice.domain.render import FitOutcome, FittedTake
+from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.fit import FitPolicy, available_ms, fit_take
+from globalvoice.pipeline.fit import FitPolicy, borrowable_ms, fit_take, silence_after_ms
 from globalvoice.pipeline.keys import translation_key
 from globalvoice.pipeline.translate import translate_lines
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = ["LineRender", "fitted_take_key", "render_language", "translate_cached"]
 
-# A fitted take is a function of the line's text, voice, engine, slot and cap, and of how it is
-# made. Version 1 (keys.synth_key + keys.fit_key): synthesize at speed 1.0, again at the needed
-# speed when too long, then stretch. Version 2: predict the duration, synthesize once at the
-# chosen speed, stretch the remainder; `natural_ms` is estimated from the model's frame counts.
-SYNTHESIZE_FIT_VERSION = 2
+# A fitted take is a function of the line's text, voice, engine, duration, the silence it may
+# borrow and the fitting chain, and of how it is made. Version 1 (keys.synth_key + keys.fit_key):
+# synthesize at speed 1.0, again at the needed speed when too long, then stretch. Version 2:
+# predict the duration, synthesize once at the chosen speed, stretch the remainder. Version 3:
+# the explicit chain (FitPolicy.steps): TTS rate to the comfortable tempo, borrowed silence up to
+# a limit, stretch to the cap, a shorter re-translation; the steps used are stored with the take.
+SYNTHESIZE_FIT_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,13 +68,22 @@ def fitted_take_key(
     language: str,
     voice: str,
     tts: str,
-    slot_ms: int,
-    max_tempo_permille: int,
+    *,
+    line_ms: int,
+    borrowable_ms: int,
+    policy: str,
     profile: str | None = None,
+    candidate: int | None = None,
+    alternatives: Sequence[tuple[int, str]] = (),
 ) -> str:
-    """The cache key of a line's fitted take (audio + fit metadata); `profile` is the voice
-    profile's fingerprint when the take is matched to its speaker (None: a plain voice)."""
+    """The cache key of a line's fitted take (audio + fit metadata). `borrowable_ms`: the
+    silence after the line the chain may take; `policy`: FitPolicy.fingerprint; `profile`: the
+    voice profile's fingerprint when the take is matched to its speaker (None: a plain voice);
+    `candidate` and `alternatives`: the chosen candidate's index and the candidates a
+    re-translation may pick from (both change the take or its record)."""
     matched = {} if profile is None else {"profile": profile}
+    chosen = {} if candidate is None else {"candidate": candidate}
+    others = {"alternatives": [[k, t] for k, t in alternatives]} if alternatives else {}
     return derive_key(
         "synthesize_fit",
         SYNTHESIZE_FIT_VERSION,
@@ -79,14 +91,17 @@ def fitted_take_key(
         language=language,
         voice=voice,
         engine=tts,
-        slot_ms=slot_ms,
-        cap=max_tempo_permille,
+        line_ms=line_ms,
+        borrowable_ms=borrowable_ms,
+        policy=policy,
         stretch="rubberband-ffmpeg",
         **matched,
+        **chosen,
+        **others,
     )
 
 
-def _cached_take(key: str, line: Line, slot_ms: int, cache: ArtifactCache) -> FittedTake | None:
+def _cached_take(key: str, line: Line, cache: ArtifactCache) -> FittedTake | None:
     meta, audio = cache.get_json(key), cache.get_pcm(key)
     if meta is None or audio is None:
         return None
@@ -94,11 +109,13 @@ def _cached_take(key: str, line: Line, slot_ms: int, cache: ArtifactCache) -> Fi
         line_id=line.id,
         audio=audio,
         start_ms=line.start_ms,
-        slot_ms=slot_ms,
+        slot_ms=meta["slot_ms"],
         natural_ms=meta["natural_ms"],
         tempo=meta["tempo"],
         tts_speed_permille=meta["tts_speed_permille"],
         outcome=FitOutcome(meta["outcome"]),
+        borrowed_ms=meta["borrowed_ms"],
+        steps=tuple(FitStep(kind=FitStepKind(k), value=v) for k, v in meta["steps"]),
     )
 
 
@@ -107,12 +124,32 @@ def _store_take(key: str, take: FittedTake, cache: ArtifactCache) -> None:
     cache.put_json(
         key,
         {
+            "slot_ms": take.slot_ms,
             "natural_ms": take.natural_ms,
             "tempo": take.tempo,
             "tts_speed_permille": take.tts_speed_permille,
             "outcome": take.outcome.value,
+            "borrowed_ms": take.borrowed_ms,
+            "steps": [[step.kind.value, step.value] for step in take.steps],
         },
     )
+
+
+def _spoken(item: TranslatedLine, take: FittedTake | None) -> TranslatedLine:
+    """The line as spoken: with the re-translation's text when the chain used one."""
+    index = take.retranslated_to if take is not None else None
+    if index is None:
+        return item
+    return replace(item, text=item.alternatives[index], chosen=index)
+
+
+def _retranslations(item: TranslatedLine, solo: bool, policy: FitPolicy) -> list[tuple[int, str]]:
+    """The candidates a re-translation may pick: the line's other alternatives, only when the
+    line is its sentence's only line (a share of another candidate would not join its
+    neighbours' shares) and the chain has the step."""
+    if not solo or not policy.uses(FitStepKind.RETRANSLATE) or len(item.alternatives) <= 1:
+        return []
+    return [(k, t) for k, t in enumerate(item.alternatives) if k != item.chosen and t.strip()]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,23 +179,33 @@ def render_language(
     takes: dict[int, FittedTake] = {}
     jobs: list[_Job] = []
     starts = [item.line.start_ms for item in translated]
+    group_sizes = Counter(item.group_id or item.line.id for item in translated)
     for index, item in enumerate(translated):
         if not item.is_dubbed or not item.text.strip():
             continue
         next_start = starts[index + 1] if index + 1 < len(starts) else None
-        slot_ms = available_ms(item.line, next_start, media_end_ms, policy)
+        silence_ms = silence_after_ms(item.line, next_start, media_end_ms, policy)
         cast = voices[item.line.speaker_id]
         voice = cast.synthesis_voice
+        candidate = (
+            item.chosen
+            if policy.uses(FitStepKind.CANDIDATE) and len(item.alternatives) > 1
+            else None
+        )
+        others = _retranslations(item, group_sizes[item.group_id or item.line.id] == 1, policy)
         key = fitted_take_key(
             item.text,
             item.language,
             voice,
             tts.info.fingerprint,
-            slot_ms,
-            policy.max_tempo_permille,
-            cast.fingerprint,
+            line_ms=item.line.duration_ms,
+            borrowable_ms=borrowable_ms(silence_ms, policy),
+            policy=policy.fingerprint,
+            profile=cast.fingerprint,
+            candidate=candidate,
+            alternatives=others,
         )
-        cached = _cached_take(key, item.line, slot_ms, cache)
+        cached = _cached_take(key, item.line, cache)
         if cached is not None:
             takes[index] = cached
             continue
@@ -168,10 +215,12 @@ def render_language(
             item.text,
             item.language,
             voice,
-            slot_ms=slot_ms,
+            silence_ms=silence_ms,
             tts=tts,
             policy=policy,
             dsp=cast.dsp,
+            candidate=candidate,
+            alternatives=others,
         )
         jobs.append(_Job(index=index, key=key, run=run, size=len(item.text)))
     total, done = len(translated), len(translated) - len(jobs)
@@ -182,7 +231,8 @@ def render_language(
         progress(StageProgress(stage="synthesize", done=done, total=total, language=language))
     progress(StageProgress(stage="synthesize", done=total, total=total, language=language))
     return tuple(
-        LineRender(translated=item, take=takes.get(index)) for index, item in enumerate(translated)
+        LineRender(translated=_spoken(item, takes.get(index)), take=takes.get(index))
+        for index, item in enumerate(translated)
     )
 
 
