@@ -4,6 +4,7 @@ refused), the steps a take records, the re-translation step on a fake voice, and
 per-language summary."""
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,10 +14,14 @@ from pydantic import ValidationError
 from globalvoice.config.settings import PipelineSettings, Settings
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake
-from globalvoice.domain.script import Line
+from globalvoice.domain.script import Line, TranslatedLine
+from globalvoice.engines.base import EngineInfo
+from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.dub import Placement
 from globalvoice.pipeline.fit import FitPolicy, available_ms, fit_take, plan_chain
 from globalvoice.pipeline.manifest import fit_summary
+from globalvoice.pipeline.render import render_language
+from globalvoice.storage.cache import ArtifactCache
 
 K = FitStepKind
 POLICY = FitPolicy()  # cap 1.3, comfortable 1.15, borrow up to 1500 ms, the issue's order
@@ -156,6 +161,10 @@ class FakeVoice:
     """A voice that speaks 60 ms per character (a tone), its speed knob exactly linear."""
 
     parallel_lines = 1
+    info = EngineInfo(name="tts.fake", model_id="tone-60ms", licence="test")
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
 
     def estimate_ms(
         self, text: str, *, voice: str, language: str, speed_permille: int = 1000
@@ -165,6 +174,7 @@ class FakeVoice:
     def synthesize(
         self, text: str, *, voice: str, language: str, speed_permille: int = 1000
     ) -> Pcm:
+        self.calls.append(text)
         ms = self.estimate_ms(text, voice=voice, language=language, speed_permille=speed_permille)
         t = np.arange(ms * 24, dtype=np.float32) / 24_000
         return Pcm(samples=(0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate_hz=24_000)
@@ -192,6 +202,64 @@ def test_over_the_cap_is_retranslated_once_to_the_shortest_candidate() -> None:
         flagged = fake_fit(long_text, policy, alternatives=others)
         assert flagged.retranslated_to is None and kinds(flagged.steps)[-1] is K.FLAG
         assert flagged.audio.duration_ms == 1385 and not flagged.fits  # 1800 ms / 1.3
+
+
+def test_render_records_the_chain_speaks_the_retranslation_and_caches_both(
+    tmp_path: Path,
+) -> None:
+    def line(index: int, start: int) -> Line:
+        return Line(id=f"L{index}", start_ms=start, end_ms=start + 1000, text="x", language="en")
+
+    items = [
+        TranslatedLine(  # over the cap: re-translated to its shortest candidate
+            line=line(1, 0), language="es", text="a" * 30, engine="t", group_id="L1",
+            alternatives=("a" * 30, "b" * 24, "c" * 19), scores=(-0.1, -0.2, -0.3),
+        ),
+        TranslatedLine(  # the first of a two-line sentence: never re-translated alone
+            line=line(2, 1100), language="es", text="d" * 30, engine="t", group_id="L2",
+            alternatives=("d" * 30, "e" * 10), scores=(-0.1, -0.2),
+        ),
+        TranslatedLine(
+            line=line(3, 2200), language="es", text="f" * 10, engine="t", group_id="L2",
+            alternatives=("f" * 10, "g" * 10), scores=(-0.1, -0.2),
+        ),
+    ]  # fmt: skip
+    voices = {
+        "S1": SpeakerVoice(
+            speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
+            voice="fake",
+        )
+    }  # fmt: skip
+    cache = ArtifactCache.local(tmp_path / "cache")
+    renders = []
+    for _ in range(2):
+        tts = FakeVoice()
+        renders.append(
+            render_language(
+                items,
+                voices=voices,
+                tts=tts,
+                policy=POLICY,
+                media_end_ms=4000,
+                cache=cache,  # type: ignore[arg-type]
+            )
+        )
+    first, again = renders
+    assert tts.calls == []  # nothing recomputed: every take came from the cache
+    spoken = first[0]
+    assert spoken.translated.text == "c" * 19 and spoken.translated.chosen == 2
+    assert spoken.take is not None and spoken.take.retranslated_to == 2 and spoken.take.fits
+    grouped = first[1].take
+    assert grouped is not None and grouped.retranslated_to is None and not grouped.fits
+    assert [s.label for s in grouped.steps][-1] == "flagged"
+    for one, two in zip(first, again, strict=True):
+        assert one.translated == two.translated
+        assert one.take is not None and two.take is not None
+        assert (one.take.steps, one.take.borrowed_ms, one.take.tempo) == (
+            two.take.steps,
+            two.take.borrowed_ms,
+            two.take.tempo,
+        )
 
 
 def test_language_summary_counts_final_steps_and_tempos() -> None:
