@@ -18,7 +18,7 @@ from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.base import EngineInfo
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.dub import Placement
-from globalvoice.pipeline.fit import FitPolicy, available_ms, fit_take, plan_chain
+from globalvoice.pipeline.fit import FitPolicy, available_ms, fit_take, place_take, plan_chain
 from globalvoice.pipeline.manifest import fit_summary
 from globalvoice.pipeline.render import render_language
 from globalvoice.storage.cache import ArtifactCache
@@ -290,3 +290,13 @@ def test_language_summary_counts_final_steps_and_tempos() -> None:
     assert summary["tempo_percentiles"]["p50"] == 1.1
     assert summary["tempo_percentiles"]["p100"] == 1.3
     assert summary["borrowed_ms_total"] == 300
+
+
+def test_a_take_shorter_than_planned_is_not_left_past_the_comfortable_tempo() -> None:
+    line = Line(id="L1", start_ms=0, end_ms=1000, text="x", language="en")
+    tone = FakeVoice().synthesize("a" * 16, voice="v", language="es", speed_permille=1000)
+    short = Pcm(samples=tone.samples[: 995 * 24], rate_hz=24_000)  # the plan said 1000 ms
+    take = place_take(
+        short, line, natural_ms=1150, tts_speed_permille=1160, silence_ms=0, policy=POLICY
+    )
+    assert take.audio.duration_ms == 1000 and take.tempo == 1.15

@@ -32,6 +32,7 @@ __all__ = [
     "borrowable_ms",
     "choose_speed",
     "fit_take",
+    "place_take",
     "plan_chain",
     "silence_after_ms",
 ]
@@ -272,7 +273,8 @@ def place_take(
     """Bring a synthesized take into its slot, planned again from its measured natural length:
     Rubber Band stretches what is still too long to the planned length, and slows back to it a
     sped-up take that came out more than `SPEED_SLACK_PERMILLE` too short (or beyond the tempo
-    cap) because its estimate was long. The steps are recorded with the values measured."""
+    cap, or past the comfortable tempo) because its estimate was long. The steps are recorded
+    with the values measured."""
     plan = plan_chain(
         natural_ms=natural_ms,
         line_ms=line.duration_ms,
@@ -281,9 +283,18 @@ def place_take(
         retranslated=True,
     )
     synthesized_ms = max(1, audio.duration_ms)
-    too_fast = natural_ms * 1000 > policy.max_tempo_permille * synthesized_ms or (
-        tts_speed_permille != 1000
-        and synthesized_ms * 1000 < plan.target_ms * (1000 - SPEED_SLACK_PERMILLE)
+    # Faster than its plan: beyond the cap, more than the slack, or past the comfortable tempo
+    # when the plan was not (the estimate's error must not push a line over that threshold).
+    too_fast = (
+        natural_ms * 1000 > policy.max_tempo_permille * synthesized_ms
+        or (
+            tts_speed_permille != 1000
+            and synthesized_ms * 1000 < plan.target_ms * (1000 - SPEED_SLACK_PERMILLE)
+        )
+        or (
+            synthesized_ms < plan.target_ms
+            and natural_ms * 1000 > policy.comfortable_permille * synthesized_ms
+        )
     )
     if audio.duration_ms > plan.target_ms or too_fast:
         audio = stretch_to(audio, plan.target_ms)

@@ -26,7 +26,9 @@ __all__ = ["LineRender", "fitted_take_key", "render_language", "translate_cached
 # predict the duration, synthesize once at the chosen speed, stretch the remainder. Version 3:
 # the explicit chain (FitPolicy.steps): TTS rate to the comfortable tempo, borrowed silence up to
 # a limit, stretch to the cap, a shorter re-translation; the steps used are stored with the take.
-SYNTHESIZE_FIT_VERSION = 3
+# Version 4: a take the TTS made shorter than planned is slowed back to its plan when it would
+# otherwise pass the comfortable tempo.
+SYNTHESIZE_FIT_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
