@@ -1,14 +1,15 @@
 """Creating a dub: every check runs before any dub row exists (blocking; call from a thread)."""
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from globalvoice.api.context import ApiContext, LanguageSupport
-from globalvoice.api.errors import Conflict, PayloadTooLarge
+from globalvoice.api.errors import Conflict, FeatureUnavailable, PayloadTooLarge
 from globalvoice.api.uploading import scratch_file, stored_upload
-from globalvoice.domain.errors import UnsupportedLanguage
+from globalvoice.domain.errors import NotFound, UnsupportedLanguage
 from globalvoice.domain.media import MediaInfo
 from globalvoice.pipeline import ingest
 from globalvoice.storage.db import repo
@@ -31,6 +32,7 @@ class DubRequest:
     source: str | None
     options: dict[str, float]
     idempotency_key: str | None
+    voices: Mapping[str, str] = field(default_factory=dict)  # speaker id -> library voice id
 
 
 def expected_duration_s(info: MediaInfo, targets: int) -> float:
@@ -101,10 +103,22 @@ def _insert(
         )
 
 
+def _check_voices(ctx: ApiContext, tenant_id: str, voices: Mapping[str, str]) -> None:
+    if not voices:
+        return
+    if ctx.voices is None:
+        raise FeatureUnavailable("This server has no voice library configured.")
+    for voice_id in dict.fromkeys(voices.values()):
+        if ctx.voices.get(tenant_id, voice_id) is None:
+            raise NotFound(f"No voice {voice_id}.")
+
+
 def create_dub(ctx: ApiContext, tenant_id: str, request: DubRequest) -> tuple[Dub, Upload, bool]:
     """Validate, then insert: (dub, its upload, True) or a replay (existing dub, upload, False).
+    A new dub's `voices` are recorded as its speakers' voice assignments (the analysis applies
+    them).
 
-    Raises NotFound (no such upload for this tenant), Conflict (no content yet),
+    Raises NotFound (no such upload or voice for this tenant), Conflict (no content yet),
     PayloadTooLarge, UnsupportedLanguage, MediaUnreadable/NoAudioTrack/UnsafeMedia, and
     IdempotencyConflict (the key was used for another request).
     """
@@ -116,6 +130,13 @@ def create_dub(ctx: ApiContext, tenant_id: str, request: DubRequest) -> tuple[Du
     if upload.size_bytes > limit:
         raise PayloadTooLarge(f"{upload.filename} is larger than the {limit}-byte limit.")
     check_languages(ctx.languages, request.source, request.targets)
+    _check_voices(ctx, tenant_id, request.voices)
     info = probe_upload(ctx, upload)
     dub, created = _insert(ctx, tenant_id, request, expected_duration_s(info, len(request.targets)))
+    if created and ctx.voices is not None:
+        for speaker_id, voice_id in request.voices.items():
+            if not ctx.voices.assign(tenant_id, dub.id, speaker_id, voice_id):
+                with ctx.sessions.begin() as session:  # deleted since the check: no dub either
+                    repo.delete_dub(session, tenant_id, dub.id)
+                raise NotFound(f"No voice {voice_id}.")
     return dub, upload, created

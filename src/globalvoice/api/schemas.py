@@ -16,8 +16,10 @@ __all__ = [
     "DubOptions",
     "DubOut",
     "DubPage",
+    "DubSpeakerOut",
     "ErrorInfo",
     "ErrorResponse",
+    "LibraryVoiceOut",
     "ProgressOut",
     "StageProgressOut",
     "UploadCreate",
@@ -48,6 +50,8 @@ def _base_name(name: str) -> str:
 
 
 Filename = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_base_name)]
+SpeakerKey = Annotated[str, Field(pattern=r"^S[1-9][0-9]?$", examples=["S1"])]
+VoiceId = Annotated[str, Field(min_length=1, max_length=40, examples=["voc_3f0c..."])]
 LanguageCode = Annotated[
     str,
     Field(min_length=2, max_length=16, examples=["en", "pt-BR"]),
@@ -116,6 +120,12 @@ class DubCreate(BaseModel):
     target_languages: list[LanguageCode] = Field(min_length=1, max_length=16)
     source_language: LanguageCode | None = Field(default=None, description="null: detect it")
     options: DubOptions = Field(default_factory=DubOptions)
+    voices: dict[SpeakerKey, VoiceId] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="speaker id -> library voice to speak them with (S1 is the first speaker "
+        "heard); the others are matched to the library or added to it",
+    )
 
 
 class StageProgressOut(BaseModel):
@@ -141,6 +151,21 @@ class ArtifactOut(BaseModel):
     url: str = Field(description="GET it with your API key; redirects to storage when it can")
 
 
+class LibraryVoiceOut(BaseModel):
+    voice_id: str
+    name: str
+    choice: Literal["assigned", "matched", "new"] = Field(
+        description="assigned by the user; matched to an earlier voice (with its cosine); new"
+    )
+    cosine: float | None = Field(description="similarity to the matched voice")
+
+
+class DubSpeakerOut(BaseModel):
+    speaker_id: str
+    voice: str | None = Field(description="the TTS voice (or blend) their lines are spoken with")
+    library_voice: LibraryVoiceOut | None = Field(description="null: no voice library used")
+
+
 class DubOut(BaseModel):
     id: str
     status: DubStatus
@@ -153,6 +178,9 @@ class DubOut(BaseModel):
     progress: ProgressOut
     error: ErrorInfo | None
     artifacts: list[ArtifactOut]
+    speakers: list[DubSpeakerOut] = Field(
+        default_factory=list, description="known once the source is analysed"
+    )
     created_at: datetime
     updated_at: datetime
 

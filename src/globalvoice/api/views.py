@@ -5,6 +5,7 @@ from typing import Any
 from globalvoice.api.schemas import (
     ArtifactOut,
     DubOut,
+    DubSpeakerOut,
     ErrorInfo,
     ProgressOut,
     StageProgressOut,
@@ -12,7 +13,7 @@ from globalvoice.api.schemas import (
 )
 from globalvoice.storage.db.models import Dub, DubArtifact, Upload
 
-__all__ = ["artifact_path", "dub_out", "progress_out", "upload_out"]
+__all__ = ["artifact_path", "dub_out", "progress_out", "speakers_out", "upload_out"]
 
 # Share of a target language's work per stage (benchmarks/results: synthesis dominates).
 _LANGUAGE_WEIGHTS = {"translate": 0.05, "synthesize": 0.95}
@@ -69,6 +70,24 @@ def artifact_path(dub_id: str, language: str, kind: str) -> str:
     return f"/v1/dubs/{dub_id}/artifacts/{language}/{kind}"
 
 
+def speakers_out(manifest: dict[str, Any] | None) -> list[DubSpeakerOut]:
+    """The speakers the analysis recorded on the dub (`{"speakers": [...]}`), if any."""
+    entries = (manifest or {}).get("speakers")
+    if not isinstance(entries, list):
+        return []
+    return [
+        DubSpeakerOut.model_validate(
+            {
+                "speaker_id": e.get("speaker_id"),
+                "voice": e.get("voice"),
+                "library_voice": e.get("library_voice"),
+            }
+        )
+        for e in entries
+        if isinstance(e, dict)
+    ]
+
+
 def dub_out(dub: Dub, artifacts: list[DubArtifact], base_url: str) -> DubOut:
     error = None
     if dub.error_code or dub.error_message:
@@ -94,6 +113,7 @@ def dub_out(dub: Dub, artifacts: list[DubArtifact], base_url: str) -> DubOut:
             )
             for a in artifacts
         ],
+        speakers=speakers_out(dub.manifest),
         created_at=dub.created_at,
         updated_at=dub.updated_at,
     )

@@ -1,5 +1,8 @@
 """`globalvoice dub`: preflight, build engines, run the local pipeline, print a summary."""
 
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -8,12 +11,16 @@ from rich.table import Table
 
 from globalvoice.cli.progress import RichProgress
 from globalvoice.config.settings import Settings
+from globalvoice.domain.errors import ConfigError, NotFound, UserFacingError
 from globalvoice.engines import registry
 from globalvoice.pipeline.ingest import probe_input
 from globalvoice.pipeline.local import DubEngines, DubRequest, check_output_dir, run_local
+from globalvoice.pipeline.recall import LibraryBinding
 from globalvoice.storage.cache import ArtifactCache
 
-__all__ = ["build_engines", "run_dub"]
+__all__ = ["build_engines", "parse_assignments", "run_dub"]
+
+_ASSIGNMENT = re.compile(r"^(S[1-9][0-9]?)=(\S{1,40})$")
 
 
 def build_engines(settings: Settings) -> DubEngines:
@@ -38,8 +45,15 @@ def run_dub(
     loudness: float | None,
     use_cache: bool,
     speakers: int | None = None,
+    voices: Sequence[str] = (),
+    use_library: bool = True,
 ) -> None:
     settings = Settings()
+    assignments = parse_assignments(voices)
+    if assignments and not use_library:
+        raise UserFacingError("--voice takes voices from the library: drop --no-library.")
+    if assignments and not settings.pipeline.voice_matching:
+        raise UserFacingError("--voice needs voice matching (GV_PIPELINE__VOICE_MATCHING=true).")
     if speakers is not None:
         settings.pipeline.speakers = speakers
     if max_tempo is not None:
@@ -48,15 +62,74 @@ def run_dub(
         settings.pipeline.loudness_lufs = loudness
     probe_input(input_path)  # fail fast on bad input, before any model loads
     check_output_dir(out_dir)
-    with console.status("Loading models (offline)..."):
-        engines = build_engines(settings)
     request = DubRequest(input_path=input_path, targets=targets, out_dir=out_dir, source=source)
     cache = ArtifactCache.local(settings.cache_dir, enabled=use_cache)
-    with RichProgress(console) as progress:
-        result = run_local(
-            request, engines=engines, settings=settings.pipeline, cache=cache, progress=progress
-        )
+    with _binding(settings, input_path, assignments, use_library, console) as library:
+        with console.status("Loading models (offline)..."):
+            engines = build_engines(settings)
+        with RichProgress(console) as progress:
+            result = run_local(
+                request,
+                engines=engines,
+                settings=settings.pipeline,
+                cache=cache,
+                progress=progress,
+                library=library,
+            )
     _print_summary(console, result.manifest, out_dir)
+
+
+def parse_assignments(values: Sequence[str]) -> dict[str, str]:
+    """`--voice S1=voc_...` options -> {"S1": "voc_..."}; a speaker given twice is an error."""
+    out: dict[str, str] = {}
+    for value in values:
+        found = _ASSIGNMENT.match(value.strip())
+        if found is None:
+            raise UserFacingError(f"--voice {value!r}: write SPEAKER=VOICE_ID, e.g. S1=voc_1a2b...")
+        speaker, voice_id = found.groups()
+        if speaker in out:
+            raise UserFacingError(f"--voice gives {speaker} twice.")
+        out[speaker] = voice_id
+    return out
+
+
+@contextmanager
+def _binding(
+    settings: Settings,
+    input_path: Path,
+    assignments: dict[str, str],
+    use_library: bool,
+    console: Console,
+) -> Iterator[LibraryBinding | None]:
+    """The embedded voice library (tenant "local"), open for the dub; None when not used."""
+    if not use_library or not settings.pipeline.voice_matching:
+        yield None
+        return
+    try:
+        from globalvoice.storage.voices import LOCAL_TENANT, build_voice_library
+    except ImportError as err:
+        if assignments:
+            raise ConfigError(
+                "--voice needs the voice library's packages: pip install 'globalvoice[service]'."
+            ) from err
+        console.print("[yellow]No voice library[/] (pip install 'globalvoice[service]').")
+        yield None
+        return
+    settings.service.data_dir.mkdir(parents=True, exist_ok=True)
+    library = build_voice_library(settings.service)
+    try:
+        for voice_id in assignments.values():
+            if library.get(LOCAL_TENANT, voice_id) is None:
+                raise NotFound(f"No voice {voice_id} in the library (globalvoice voices list).")
+        yield LibraryBinding(
+            library=library,
+            tenant_id=LOCAL_TENANT,
+            threshold=settings.speaker.match_threshold,
+            video_name=input_path.name,
+            assignments=assignments,
+        )
+    finally:
+        library.close()
 
 
 def _print_summary(console: Console, manifest: dict[str, Any], out_dir: Path) -> None:
@@ -80,6 +153,13 @@ def _print_summary(console: Console, manifest: dict[str, Any], out_dir: Path) ->
             f"{s['true_peak_dbtp']} dBTP" if s["true_peak_dbtp"] is not None else "-",
         )
     console.print(table)
+    for speaker in manifest["speakers"]:
+        if (known := speaker.get("library_voice")) is not None:
+            how = known["choice"]
+            if known["cosine"] is not None:
+                how += f", cosine {known['cosine']:.2f}"
+            sid, voice_id = speaker["speaker_id"], known["voice_id"]
+            console.print(f"  {sid}: library voice {voice_id} ({how}), {known['name']}")
     wall = sum(t["wall_s"] for t in manifest["stages"])
     duration_s = manifest["input"]["duration_ms"] / 1000
     console.print(

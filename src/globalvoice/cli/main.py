@@ -44,8 +44,28 @@ def dub(
         int | None,
         typer.Option("--speakers", min=1, max=20, help="number of speakers (default: estimate)"),
     ] = None,
+    voice: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--voice",
+            metavar="SPEAKER=VOICE_ID",
+            help="speak a speaker with a library voice: --voice S1=voc_... (repeatable; "
+            "`globalvoice voices list` shows the ids)",
+        ),
+    ] = None,
+    no_library: Annotated[
+        bool,
+        typer.Option(
+            "--no-library",
+            help="do not use the voice library: speakers are neither matched to the voices of "
+            "earlier dubs nor added to it",
+        ),
+    ] = False,
 ) -> None:
-    """Dub INPUT into each target language, offline."""
+    """Dub INPUT into each target language, offline.
+
+    Each speaker's voice is kept in the local voice library: a speaker heard in an earlier dub
+    gets the same voice again, a new one is added (see `globalvoice voices`)."""
     from globalvoice.cli.dub import run_dub
 
     targets = _languages(to)
@@ -61,6 +81,8 @@ def dub(
         loudness=loudness,
         use_cache=not no_cache,
         speakers=speakers,
+        voices=voice or (),
+        use_library=not no_library,
     )
 
 

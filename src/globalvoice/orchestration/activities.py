@@ -23,7 +23,10 @@ from globalvoice.orchestration.messages import Analysed, TargetInput, TargetResu
 from globalvoice.orchestration.publish import forget_if_deleted, publish_outputs
 from globalvoice.orchestration.reporting import ActivityReporter, keep_alive, publish_status
 from globalvoice.pipeline import codec, dub
+from globalvoice.pipeline.manifest import speaker_entries
+from globalvoice.pipeline.recall import LibraryBinding
 from globalvoice.pipeline.timing import StageClock
+from globalvoice.storage.db import repo
 
 __all__ = ["DubActivities"]
 
@@ -69,12 +72,33 @@ class DubActivities:
     def _source(self, job: DubJob, work: Path) -> Path:
         return self._fetch(job.upload_key, work / f"source{Path(job.filename).suffix.lower()}")
 
+    def _library(self, job: DubJob) -> LibraryBinding:
+        """The tenant's voice library, with the voices assigned to this dub's speakers so far."""
+        library = self._ctx.voices()
+        return LibraryBinding(
+            library=library,
+            tenant_id=job.tenant_id,
+            threshold=self._ctx.settings.speaker.match_threshold,
+            video_name=job.filename,
+            source=job.dub_id,
+            assignments=library.assignments(job.tenant_id, job.dub_id),
+        )
+
+    def _record_speakers(self, job: DubJob, analysis: dub.SourceAnalysis) -> None:
+        """The speakers and their library voices on the dub's row (the API's dub view)."""
+        entries = speaker_entries(
+            analysis.voices, analysis.lines, analysis.diarization, analysis.library_voices
+        )
+        with self._ctx.sessions.begin() as session:
+            repo.update_dub_status(session, job.dub_id, "running", manifest={"speakers": entries})
+
     @activity.defn(name="analyse")
     @user_errors_are_final
     def analyse(self, job: DubJob) -> Analysed:
         ctx, clock = self._ctx, StageClock()
         publish_status(ctx, job.dub_id, "running")
         reporter = ActivityReporter(ctx, job.dub_id)
+        pipeline = self._pipeline(job)
         with keep_alive(), self._scratch() as work:
             analysis = dub.analyse_source(
                 self._source(job, work),
@@ -84,13 +108,15 @@ class DubActivities:
                 stt=ctx.stt(),
                 translator=ctx.mt(),
                 tts=ctx.tts(),
-                settings=self._pipeline(job),
+                settings=pipeline,
                 cache=ctx.cache,
                 clock=clock,
                 progress=reporter,
                 speaker=ctx.speaker(),
+                library=self._library(job) if pipeline.voice_matching else None,
             )
         reporter.flush()
+        self._record_speakers(job, analysis)
         key = work_key(job, "analysis.json")
         ctx.store.put_bytes(key, codec.dump(analysis), "application/json")
         forget_if_deleted(ctx, job)

@@ -17,6 +17,7 @@ from globalvoice.engines.vad.protocol import VoiceActivityDetector
 from globalvoice.storage.blobs import BlobStore
 from globalvoice.storage.cache import ArtifactCache
 from globalvoice.storage.events import EventBus
+from globalvoice.storage.voices import VoiceLibrary, build_voice_library
 
 __all__ = ["WorkerContext"]
 
@@ -35,6 +36,7 @@ class WorkerContext:
     _tts: Synthesizer | None = None
     _speaker: SpeakerEmbedder | None = None
     _mt_candidates: CandidateTranslator | None = None
+    _voices: VoiceLibrary | None = None
 
     @property
     def cache(self) -> ArtifactCache:
@@ -70,6 +72,19 @@ class WorkerContext:
             if self._mt_candidates is None:
                 self._mt_candidates = registry.build_candidate_mt(self.settings)
             return self._mt_candidates
+
+    def voices(self) -> VoiceLibrary:
+        """The tenants' voice library (pgvector or SQLite, as the service settings say)."""
+        with self._lock:
+            if self._voices is None:
+                self._voices = build_voice_library(self.settings.service, self.store)
+            return self._voices
+
+    def close(self) -> None:
+        with self._lock:
+            if self._voices is not None:
+                self._voices.close()
+                self._voices = None
 
     def tts(self) -> Synthesizer:
         with self._lock:

@@ -124,6 +124,7 @@ class FinishActivities:
                 results=results,
                 times=_times(step),
                 diarization=analysis.diarization,
+                library_voices=analysis.library_voices,
             )
             for result in results:
                 name = f"{stem}.{result.language}.translation.json"

@@ -74,6 +74,7 @@ async def open_runtime(
         address = await asyncio.to_thread(temporal.start)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gv-activity")
     tasks: list[asyncio.Task[None]] = []
+    ctx: WorkerContext | None = None
     try:
         client = await connect_temporal(address, service.temporal_namespace)
         sessions = session_factory(engine)
@@ -103,6 +104,8 @@ async def open_runtime(
             with suppress(asyncio.CancelledError, Exception):
                 await task
         executor.shutdown(wait=False, cancel_futures=True)
+        if ctx is not None:
+            ctx.close()
         await events.aclose()
         engine.dispose()
         if temporal is not None:

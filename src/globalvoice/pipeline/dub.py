@@ -9,17 +9,18 @@ import dataclasses
 import hashlib
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from globalvoice.config.settings import PipelineSettings
-from globalvoice.domain.errors import UnsupportedLanguage
+from globalvoice.domain.errors import UnsupportedLanguage, UserFacingError
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink
 from globalvoice.domain.render import FitOutcome, FitStep, FittedTake
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.transcript import Transcript, transcript_from_dict, transcript_to_dict
+from globalvoice.domain.voices import VoiceProfile
 from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
@@ -43,6 +44,7 @@ from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.choose import choose_for_fit
 from globalvoice.pipeline.diarize import diarize_cached
 from globalvoice.pipeline.fit import FitPolicy
+from globalvoice.pipeline.recall import LibraryBinding, LibraryVoice, recall_profiles
 from globalvoice.pipeline.timing import StageClock
 from globalvoice.pipeline.translate import check_pairs
 from globalvoice.pipeline.translate_sentences import (
@@ -76,6 +78,7 @@ class SourceAnalysis:
     lines: tuple[Line, ...]
     voices: dict[str, SpeakerVoice]
     diarization: Diarization | None = None  # None only in analyses stored before diarization
+    library_voices: dict[str, LibraryVoice] = field(default_factory=dict)  # by speaker id
 
     @property
     def source_language(self) -> str:
@@ -164,10 +167,16 @@ def analyse_source(
     clock: StageClock,
     progress: ProgressSink = NO_PROGRESS,
     speaker: SpeakerEmbedder | None = None,
+    library: LibraryBinding | None = None,
 ) -> SourceAnalysis:
     """Probe, extract speech audio, VAD, diarize, transcribe, cut into lines (one speaker each)
     and cast a voice per speaker: with `settings.voice_matching`, a voice profile fitted to them.
-    Without `speaker` (the embedder) all speech is one speaker, cast by sex alone."""
+    Without `speaker` (the embedder) all speech is one speaker, cast by sex alone.
+
+    With `library` (and voice matching) each speaker's voice is recalled from the voice library
+    (`pipeline.recall`): assigned, matched (the stored profile is reused) or added as new."""
+    if library is not None and library.assignments and not settings.voice_matching:
+        raise UserFacingError("Library voices need voice matching (GV_PIPELINE__VOICE_MATCHING).")
     with clock.stage("probe"):
         info = ingest.probe_input(input_path)
         digest = file_digest(input_path)
@@ -212,18 +221,36 @@ def analyse_source(
         check_pairs([transcript.language], targets, translator=translator)
     with clock.stage("cast"):
         cast_voices = cast.cast_voices(audio, lines, tts=tts)
+    library_voices: dict[str, LibraryVoice] = {}
     if settings.voice_matching and speaker is not None and lines:
         with clock.stage("voice_profiles"):
-            profiles = voices.build_profiles(
-                audio,
-                lines,
-                speakers,
-                input_digest=digest,
-                tts=tts,
-                embedder=speaker,
-                cache=cache,
-                progress=progress,
-            )
+
+            def build(subset: Sequence[Line]) -> dict[str, VoiceProfile]:
+                return voices.build_profiles(
+                    audio,
+                    subset,
+                    speakers,
+                    input_digest=digest,
+                    tts=tts,
+                    embedder=speaker,
+                    cache=cache,
+                    progress=progress,
+                )
+
+            if library is None:
+                profiles = build(lines)
+            else:
+                profiles, library_voices = recall_profiles(
+                    audio,
+                    lines,
+                    speakers,
+                    speakers=list(cast_voices),
+                    embedder=speaker,
+                    binding=library,
+                    source=library.source or digest,
+                    tts=tts.info.fingerprint,
+                    build=build,
+                )
         cast_voices = {
             sid: dataclasses.replace(voice, profile=profiles.get(sid))
             for sid, voice in cast_voices.items()
@@ -236,6 +263,7 @@ def analyse_source(
         lines=lines,
         voices=cast_voices,
         diarization=speakers,
+        library_voices=library_voices,
     )
 
 

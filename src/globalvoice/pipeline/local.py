@@ -18,6 +18,7 @@ from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
 from globalvoice.pipeline import dub
 from globalvoice.pipeline.manifest import Artifact, LanguageResult, build_manifest
+from globalvoice.pipeline.recall import LibraryBinding
 from globalvoice.pipeline.timing import StageClock
 from globalvoice.pipeline.translate import check_pairs
 from globalvoice.storage.cache import ArtifactCache
@@ -68,8 +69,12 @@ def run_local(
     settings: PipelineSettings,
     cache: ArtifactCache,
     progress: ProgressSink = NO_PROGRESS,
+    library: LibraryBinding | None = None,
 ) -> DubResult:
-    """Dub `request.input_path` into every target; write outputs and manifest.json to out_dir."""
+    """Dub `request.input_path` into every target; write outputs and manifest.json to out_dir.
+
+    With `library` (and voice matching) speakers keep their voices across videos: see
+    `pipeline.recall`; the CLI passes the embedded library (tenant "local")."""
     dub.check_targets(request.targets, tts=engines.tts)
     if request.source is not None:
         check_pairs([request.source], request.targets, translator=engines.mt)
@@ -88,6 +93,7 @@ def run_local(
         clock=clock,
         progress=progress,
         speaker=engines.speaker,
+        library=library,
     )
     with tempfile.TemporaryDirectory(dir=request.out_dir, prefix=".globalvoice-work-") as work:
         staging = Path(work)
@@ -126,6 +132,7 @@ def run_local(
             results=results,
             times=clock.times,
             diarization=analysis.diarization,
+            library_voices=analysis.library_voices,
         )
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         # A target equal to the source shares the source's subtitle files: move each path once.

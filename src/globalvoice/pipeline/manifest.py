@@ -2,7 +2,7 @@
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,6 +12,7 @@ from globalvoice.domain.speakers import Diarization
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.dub import Placement, RenderedLine
+from globalvoice.pipeline.recall import LibraryVoice
 from globalvoice.pipeline.timing import StageTime
 
 __all__ = [
@@ -132,10 +133,15 @@ def fit_summary(takes: Sequence[Placement]) -> dict[str, Any]:
 
 
 def speaker_entries(
-    voices: dict[str, SpeakerVoice], lines: Sequence[Line], diarization: Diarization | None
+    voices: dict[str, SpeakerVoice],
+    lines: Sequence[Line],
+    diarization: Diarization | None,
+    library: Mapping[str, LibraryVoice] | None = None,
 ) -> list[dict[str, Any]]:
     """Each speaker: the voice their lines were synthesized with and its profile (blend, DSP,
-    reference spans; never the embedding), their turns, speech time and line ids."""
+    reference spans; never the embedding), their library voice (id, name, and how it was
+    chosen: assigned, matched with its cosine, or new; null without a library), their turns,
+    speech time and line ids."""
     found = diarization.speaker_ids if diarization is not None else ()
     entries = []
     for speaker in dict.fromkeys([*found, *voices]):
@@ -149,6 +155,8 @@ def speaker_entries(
                 "voice": voice.synthesis_voice,
                 "voice_profile": voice.profile.summary() if voice.profile is not None else None,
             }
+        known = (library or {}).get(speaker)
+        entry["library_voice"] = asdict(known) if known is not None else None
         entry["lines"] = [line.id for line in lines if line.speaker_id == speaker]
         if diarization is not None:
             turns = diarization.turns_of(speaker)
@@ -185,6 +193,7 @@ def build_manifest(
     results: Sequence[LanguageResult],
     times: Sequence[StageTime],
     diarization: Diarization | None = None,
+    library_voices: Mapping[str, LibraryVoice] | None = None,
 ) -> dict[str, Any]:
     summary = {}
     for result in results:
@@ -207,7 +216,7 @@ def build_manifest(
         "source_language": source_language,
         "languages_detected": list(languages_detected),
         "has_speech": has_speech,
-        "speakers": speaker_entries(voices, lines, diarization),
+        "speakers": speaker_entries(voices, lines, diarization, library_voices),
         "diarization": _diarization_summary(diarization),
         "overlaps": [asdict(o) for o in diarization.overlaps] if diarization is not None else [],
         "engines": engines,

@@ -66,6 +66,12 @@ async def create_dub(
 ) -> DubOut:
     """Checks the upload is real media with audio and the languages are supported, then starts.
 
+    `voices` ({"S1": "voc_..."}) speaks those speakers with library voices: recorded as the
+    dub's voice assignments (as `PUT /v1/dubs/{id}/speakers/{speaker}/voice` does) and applied
+    when the source is analysed; every other speaker is matched to the tenant's library (same
+    voice as before) or added to it. The dub's `speakers` show each one's voice and how it was
+    chosen once the analysis is done.
+
     With an `Idempotency-Key`, repeating the same request returns the same dub (200) and
     starts nothing; reusing the key for a different request is a 409.
     """
@@ -75,6 +81,7 @@ async def create_dub(
         source=body.source_language,
         options=body.options.model_dump(exclude_none=True),
         idempotency_key=idempotency_key,
+        voices=body.voices,
     )
     dub, upload, created = await run_in_threadpool(dubbing.create_dub, ctx, tenant, request)
     if not created:

@@ -106,6 +106,13 @@ def delete_voice(voice_id: str, ctx: ContextDep, tenant: TenantDep) -> Response:
 def assign_voice(
     dub_id: str, speaker_id: SpeakerId, body: VoiceAssign, ctx: ContextDep, tenant: TenantDep
 ) -> DubVoicesOut:
+    """Record that the speaker is to speak with this library voice (replacing an earlier choice).
+
+    Assignments take effect when the dub's source is analysed: make them before that step runs
+    (or give them when creating the dub, as its `voices`). An assignment made after the analysis
+    is recorded and listed here but does not change a dub already analysed (there is no re-dub
+    yet). Once analysed, the dub's `speakers` show each speaker's voice and how it was chosen.
+    """
     library = _library(ctx)
     with ctx.sessions.begin() as session:
         dub = repo.get_dub(session, tenant, dub_id)
