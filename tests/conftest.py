@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from globalvoice.media.ffmpeg import ffmpeg_exe
 from globalvoice.pipeline.local import DubEngines
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The CLI's voice library and service data live in data_dir: tests never touch the user's own
+# (~/.local/share/globalvoice), and no test sees voices another run left behind.
+os.environ.setdefault("GV_SERVICE__DATA_DIR", tempfile.mkdtemp(prefix="globalvoice-test-data-"))
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("GV_SHARED_MEDIA", REPO.parent / "shared" / "media"))
