@@ -146,3 +146,13 @@ def test_audio_without_speech_writes_source_and_empty_subtitles(out_dir: Path, m
     assert manifest["has_speech"] is False and manifest["segments"] == []
     assert not list(out_dir.glob(".globalvoice-work-*"))
     shutil.rmtree(out_dir)
+
+
+def test_bad_glossary_file(jfk_video: Path, tmp_path: Path, out_dir: Path) -> None:
+    glossary = tmp_path / "terms.csv"
+    glossary.write_text("word,meaning\ncountry,nación\n", encoding="utf-8")
+    result = run_cli(
+        "dub", str(jfk_video), "--to", "es", "--out", str(out_dir), "--glossary", str(glossary)
+    )
+    assert_clean_failure(result, "input.invalid", out_dir)
+    assert "header row" in result.stderr and str(glossary) in result.stderr.replace("\n", "")

@@ -109,6 +109,8 @@ def check_outputs(
 def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
     video = video_from_audio(media / "speech" / "jfk.flac", tmp_path / "jfk.mp4")
     out = tmp_path / "out"
+    glossary = tmp_path / "terms.csv"  # "country" is "país" in both languages without it
+    glossary.write_text("term,translation,target_language\ncountry,nación,es\n", encoding="utf-8")
     result = subprocess.run(
         [
             sys.executable,
@@ -120,6 +122,8 @@ def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
             "es,pt",
             "--out",
             str(out),
+            "--glossary",
+            str(glossary),
         ],
         capture_output=True,
         text=True,
@@ -131,7 +135,10 @@ def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
     check_outputs(manifest, out, ["es", "pt"], has_video=True)
     assert manifest["source_language"] == "en"
     assert manifest["speakers"][0]["is_female"] is False
-    assert "país" in " ".join(s["targets"]["es"]["text"] for s in manifest["segments"])
+    spanish = " ".join(s["targets"]["es"]["text"] for s in manifest["segments"])
+    portuguese = " ".join(s["targets"]["pt"]["text"] for s in manifest["segments"])
+    assert "nación" in spanish and "país" not in spanish, spanish  # the glossary's term
+    assert "país" in portuguese, portuguese  # an es-only entry
     assert "Dubbed jfk.mp4" in result.stdout + result.stderr
     assert not list(out.glob(".globalvoice-work-*"))
 

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from globalvoice.cli.glossary import read_glossary
 from globalvoice.cli.progress import RichProgress
 from globalvoice.config.settings import Settings
 from globalvoice.domain.errors import ConfigError, NotFound, UserFacingError
@@ -47,8 +48,10 @@ def run_dub(
     speakers: int | None = None,
     voices: Sequence[str] = (),
     use_library: bool = True,
+    glossary: Path | None = None,
 ) -> None:
     settings = Settings()
+    terms = read_glossary(glossary) if glossary is not None else ()
     assignments = parse_assignments(voices)
     if assignments and not use_library:
         raise UserFacingError("--voice takes voices from the library: drop --no-library.")
@@ -62,7 +65,9 @@ def run_dub(
         settings.pipeline.loudness_lufs = loudness
     probe_input(input_path)  # fail fast on bad input, before any model loads
     check_output_dir(out_dir)
-    request = DubRequest(input_path=input_path, targets=targets, out_dir=out_dir, source=source)
+    request = DubRequest(
+        input_path=input_path, targets=targets, out_dir=out_dir, source=source, glossary=terms
+    )
     cache = ArtifactCache.local(settings.cache_dir, enabled=use_cache)
     with _binding(settings, input_path, assignments, use_library, console) as library:
         with console.status("Loading models (offline)..."):

@@ -61,6 +61,16 @@ def dub(
             "earlier dubs nor added to it",
         ),
     ] = False,
+    glossary: Annotated[
+        Path | None,
+        typer.Option(
+            "--glossary",
+            metavar="FILE",
+            help="terms to keep or translate one fixed way: CSV with a header "
+            "(term,translation,source_language,target_language,case_sensitive; an empty "
+            "translation keeps the term) or a JSON list of such objects",
+        ),
+    ] = None,
 ) -> None:
     """Dub INPUT into each target language, offline.
 
@@ -83,6 +93,7 @@ def dub(
         speakers=speakers,
         voices=voice or (),
         use_library=not no_library,
+        glossary=glossary,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from globalvoice import __version__
 from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import OutputNotWritable
+from globalvoice.domain.glossary import GlossaryEntry
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
@@ -21,6 +22,7 @@ from globalvoice.pipeline.manifest import Artifact, LanguageResult, build_manife
 from globalvoice.pipeline.recall import LibraryBinding
 from globalvoice.pipeline.timing import StageClock
 from globalvoice.pipeline.translate import check_pairs
+from globalvoice.pipeline.translate_sentences import SentenceOptions
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = ["DubEngines", "DubRequest", "DubResult", "check_output_dir", "engine_table", "run_local"]
@@ -42,6 +44,7 @@ class DubRequest:
     targets: tuple[str, ...]
     out_dir: Path
     source: str | None = None  # None = detect
+    glossary: tuple[GlossaryEntry, ...] = ()  # terms kept or translated one fixed way
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +190,7 @@ def _dub_target(
         cache=cache,
         clock=clock,
         progress=progress,
+        options=SentenceOptions(glossary=request.glossary),
     )
     speech_track = staging / f".speech.{target}.wav"
     rendered = dub.synthesize_target(
