@@ -90,3 +90,37 @@ def test_tenant_glossary_api(api: ApiHarness) -> None:
     assert cleared.status_code == 200
     assert api.client.get("/v1/glossary", headers=a.headers).json() == {"entries": []}
     assert api.client.get("/v1/glossary").status_code == 401
+
+
+def test_a_dub_translates_with_the_tenant_glossary_and_its_own(
+    api: ApiHarness, speech_clip: Path
+) -> None:
+    """The job carries the merged glossary: the dub's entry replaces the tenant's for the same
+    term, the tenant's others stay; the dub keeps it even after the tenant's changes."""
+    a = api.a
+    tenant = {"entries": [{"term": "country", "translation": "patria"}, {"term": "Americans"}]}
+    assert api.client.put("/v1/glossary", json=tenant, headers=a.headers).status_code == 200
+    upload_id = api.upload(speech_clip)
+    body = {
+        "upload_id": upload_id,
+        "target_languages": ["es"],
+        "glossary": [{"term": "country", "translation": "nación", "target_language": "es"},
+                     {"term": "fellow", "translation": "compatriotas"}],
+    }  # fmt: skip
+    created = api.client.post("/v1/dubs", json=body, headers=a.headers)
+    assert created.status_code == 202, created.text
+    records = [(e["term"], e["translation"]) for e in created.json()["glossary"]]
+    # "country" (any target) and "country" (es only) are different rules; both are kept
+    assert records == [
+        ("country", "patria"),
+        ("Americans", None),
+        ("country", "nación"),
+        ("fellow", "compatriotas"),
+    ]
+    job = api.launcher.started[-1]
+    assert [(r["term"], r["translation"]) for r in job.glossary] == records
+    api.client.put("/v1/glossary", json={"entries": []}, headers=a.headers)
+    dub = api.client.get(f"/v1/dubs/{created.json()['id']}", headers=a.headers).json()
+    assert [(e["term"], e["translation"]) for e in dub["glossary"]] == records
+    bad = dict(body, glossary=[{"term": "  "}])
+    assert api.client.post("/v1/dubs", json=bad, headers=a.headers).status_code == 422

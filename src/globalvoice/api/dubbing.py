@@ -10,6 +10,12 @@ from globalvoice.api.context import ApiContext, LanguageSupport
 from globalvoice.api.errors import Conflict, FeatureUnavailable, PayloadTooLarge
 from globalvoice.api.uploading import scratch_file, stored_upload
 from globalvoice.domain.errors import NotFound, UnsupportedLanguage
+from globalvoice.domain.glossary import (
+    GlossaryEntry,
+    entry_from_record,
+    entry_record,
+    merge_glossaries,
+)
 from globalvoice.domain.media import MediaInfo
 from globalvoice.pipeline import ingest
 from globalvoice.storage.db import repo
@@ -33,6 +39,7 @@ class DubRequest:
     options: dict[str, float]
     idempotency_key: str | None
     voices: Mapping[str, str] = field(default_factory=dict)  # speaker id -> library voice id
+    glossary: tuple[GlossaryEntry, ...] = ()  # the request's own entries
 
 
 def expected_duration_s(info: MediaInfo, targets: int) -> float:
@@ -91,6 +98,8 @@ def _insert(
     ctx: ApiContext, tenant_id: str, request: DubRequest, expected_s: float | None
 ) -> tuple[Dub, bool]:
     with ctx.sessions.begin() as session:
+        tenant = [entry_from_record(r) for r in repo.get_glossary(session, tenant_id)]
+        glossary = [entry_record(e) for e in merge_glossaries(tenant, request.glossary)]
         return repo.create_dub(
             session,
             tenant_id,
@@ -100,6 +109,7 @@ def _insert(
             options=dict(request.options),
             idempotency_key=request.idempotency_key,
             expected_duration_s=expected_s,
+            glossary=glossary,
         )
 
 

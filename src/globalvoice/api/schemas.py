@@ -6,6 +6,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from globalvoice.api.glossary_schemas import MAX_GLOSSARY_ENTRIES, GlossaryEntryIn
 from globalvoice.domain.language import normalize_language
 
 __all__ = [
@@ -120,6 +121,12 @@ class DubCreate(BaseModel):
     target_languages: list[LanguageCode] = Field(min_length=1, max_length=16)
     source_language: LanguageCode | None = Field(default=None, description="null: detect it")
     options: DubOptions = Field(default_factory=DubOptions)
+    glossary: list[GlossaryEntryIn] = Field(
+        default_factory=list,
+        max_length=MAX_GLOSSARY_ENTRIES,
+        description="terms this dub keeps or translates one fixed way; they override the "
+        "tenant's glossary (/v1/glossary) term by term",
+    )
     voices: dict[SpeakerKey, VoiceId] = Field(
         default_factory=dict,
         max_length=20,
@@ -174,6 +181,9 @@ class DubOut(BaseModel):
     detected_language: str | None
     target_languages: list[str]
     options: dict[str, float]
+    glossary: list[GlossaryEntryIn] = Field(
+        default_factory=list, description="the glossary it translates with (tenant's + its own)"
+    )
     expected_duration_s: float | None = Field(description="estimated processing time")
     progress: ProgressOut
     error: ErrorInfo | None

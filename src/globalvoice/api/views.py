@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from globalvoice.api.glossary_schemas import GlossaryEntryIn
 from globalvoice.api.schemas import (
     ArtifactOut,
     DubOut,
@@ -100,6 +101,7 @@ def dub_out(dub: Dub, artifacts: list[DubArtifact], base_url: str) -> DubOut:
         detected_language=dub.detected_language,
         target_languages=list(dub.target_languages),
         options=dict(dub.options or {}),
+        glossary=[GlossaryEntryIn.model_validate(r) for r in dub.glossary or []],
         expected_duration_s=dub.expected_duration_s,
         progress=progress_out(dub),
         error=error,

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import ConfigError, UserFacingError
+from globalvoice.domain.glossary import entry_from_record
 from globalvoice.engines.base import EngineInfo
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob, job_pipeline
@@ -26,6 +27,7 @@ from globalvoice.pipeline import codec, dub
 from globalvoice.pipeline.manifest import speaker_entries
 from globalvoice.pipeline.recall import LibraryBinding
 from globalvoice.pipeline.timing import StageClock
+from globalvoice.pipeline.translate_sentences import SentenceOptions
 from globalvoice.storage.db import repo
 
 __all__ = ["DubActivities"]
@@ -155,6 +157,7 @@ class DubActivities:
                 cache=ctx.cache,
                 clock=clock,
                 progress=reporter,
+                options=SentenceOptions(glossary=tuple(entry_from_record(r) for r in job.glossary)),
             )
         reporter.flush()
         key = work_key(job, f"{step.target}.translated.json")

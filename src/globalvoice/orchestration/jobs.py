@@ -1,7 +1,7 @@
 """What the API hands to orchestration: a dub job (references only) and the launcher protocol."""
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from globalvoice.config.settings import PipelineSettings
 
@@ -17,6 +17,7 @@ class DubJob:
     targets: list[str]
     source: str | None = None  # None = detect
     options: dict[str, float] = field(default_factory=dict)  # PipelineSettings overrides
+    glossary: list[dict[str, Any]] = field(default_factory=list)  # domain.glossary records
 
 
 def job_pipeline(defaults: PipelineSettings, job: DubJob) -> PipelineSettings:

@@ -11,6 +11,7 @@ from globalvoice.api import dubbing
 from globalvoice.api.context import ApiContext
 from globalvoice.api.deps import ContextDep, TenantDep
 from globalvoice.api.errors import LaunchFailed
+from globalvoice.api.glossary_schemas import to_entries
 from globalvoice.api.schemas import DubCreate, DubOut, DubPage
 from globalvoice.api.views import dub_out
 from globalvoice.domain.errors import NotFound
@@ -43,6 +44,7 @@ def _job(dub: Dub, upload: Upload) -> DubJob:
         targets=list(dub.target_languages),
         source=dub.source_language,
         options={k: float(v) for k, v in (dub.options or {}).items()},
+        glossary=list(dub.glossary or []),
     )
 
 
@@ -82,6 +84,7 @@ async def create_dub(
         options=body.options.model_dump(exclude_none=True),
         idempotency_key=idempotency_key,
         voices=body.voices,
+        glossary=to_entries(body.glossary),
     )
     dub, upload, created = await run_in_threadpool(dubbing.create_dub, ctx, tenant, request)
     if not created:

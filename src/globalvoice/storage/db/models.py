@@ -158,6 +158,8 @@ class Dub(Base):
     source_language: Mapped[str | None] = mapped_column(String(16))
     target_languages: Mapped[list[str]]
     options: Mapped[dict[str, Any]]
+    # The glossary the dub translates with: the tenant's merged with the request's, as created.
+    glossary: Mapped[list[dict[str, Any]]] = mapped_column(default=list, server_default="[]")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)

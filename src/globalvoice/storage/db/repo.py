@@ -185,14 +185,17 @@ def request_hash(
     source_language: str | None,
     target_languages: list[str],
     options: dict[str, Any],
+    glossary: list[dict[str, Any]] | None = None,
 ) -> str:
     """What makes two dub requests the same request (for idempotency keys)."""
-    body = {
+    body: dict[str, Any] = {
         "upload_id": upload_id,
         "source_language": source_language,
         "target_languages": target_languages,
         "options": options,
     }
+    if glossary:
+        body["glossary"] = glossary
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -221,6 +224,7 @@ def create_dub(
     options: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     expected_duration_s: float | None = None,
+    glossary: list[dict[str, Any]] | None = None,
 ) -> tuple[Dub, bool]:
     """A queued dub and True; or, for a replayed idempotency key, the existing dub and False.
 
@@ -228,7 +232,8 @@ def create_dub(
     when the key was used for a different request.
     """
     options = options or {}
-    digest = request_hash(upload_id, source_language, target_languages, options)
+    glossary = glossary or []
+    digest = request_hash(upload_id, source_language, target_languages, options, glossary)
     if idempotency_key is not None:
         existing = _by_idempotency_key(session, tenant_id, idempotency_key)
         if existing is not None:
@@ -245,6 +250,7 @@ def create_dub(
         source_language=source_language,
         target_languages=list(target_languages),
         options=options,
+        glossary=glossary,
         status="queued",
         progress={},
         idempotency_key=idempotency_key,

@@ -1,4 +1,4 @@
-"""Tenant glossaries: one row of term records per tenant.
+"""Glossaries: one row of term records per tenant, and the glossary each dub was made with.
 
 Revision ID: 0002
 Revises: 0001
@@ -30,7 +30,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_tenant_glossaries")),
     )
+    with op.batch_alter_table("dubs") as batch:
+        batch.add_column(sa.Column("glossary", sa.JSON(), server_default="[]", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dubs") as batch:
+        batch.drop_column("glossary")
     op.drop_table("tenant_glossaries")
