@@ -7,17 +7,21 @@ the reader's sex, no DSP). Utterances 5-9 are held out.
 
 - similarity: cosine between the dubbed speech stem and the centroid of the held-out
   utterances, measured with resemblyzer's GE2E encoder (a different embedder from the d-vector
-  that chose the voice; `pip install torch==2.13.0 resemblyzer==0.1.4`, not a product
-  dependency). The choosing embedder's cosine is reported beside it.
+  that chose the voice; not a product dependency). The choosing embedder's cosine is reported
+  beside it. Install it into the dev venv with `.venv/bin/pip install -e ".[judge]"`, or by
+  hand: `pip install torch==2.13.0` (the CPU wheel: check pip does not reach for a CUDA one),
+  `pip install resemblyzer==0.1.4 "setuptools>=77.0.3,<81"` (its webrtcvad imports
+  pkg_resources, which later setuptools dropped). scripts/install.sh does not install it.
 - WER: Whisper (the pipeline's STT) on the dubbed speech stem against the Spanish text it
   speaks, per reader and pooled over all readers, both ways.
 - profile_cpu_s: building one profile with the shipped voices' reference takes already read
   (they do not depend on the speaker and are cached with the artifacts); bank_cpu_s: reading
   those once. dsp_cpu_s_per_s: `apply_match` CPU seconds per second of dubbed speech (median).
 
-    .venv/bin/python benchmarks/bench_voices.py [--readers 1688,1998] [--blends 1]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_voices.py [--readers 1688,1998]
 
-Prints one JSON object; appends it to benchmarks/results/<date>-<sha>.jsonl.
+Prints a JSON line per reader as it goes, then one JSON object (with `wall_s`, the whole run);
+appends that to benchmarks/results/<date>-<sha>.jsonl. All five readers: ~20 min on 2 cores.
 """
 
 import datetime as dt
@@ -193,6 +197,7 @@ def main(
     from globalvoice.pipeline.voices import SearchPolicy, embed_voice
     from globalvoice.storage.cache import ArtifactCache
 
+    started = time.monotonic()
     chosen = [r for r in readers.split(",") if r]
     engines = build_engines(Settings())
     judge = Judge()
@@ -261,6 +266,7 @@ def main(
         **timing,
         "profile_cpu_s_median": statistics.median(timing["profile_cpu_s"].values()),
         "search": repr(SearchPolicy()),
+        "wall_s": round(time.monotonic() - started, 1),
     }
     print(json.dumps(result, indent=1), flush=True)
     results = HERE / "results"

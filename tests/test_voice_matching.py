@@ -2,8 +2,9 @@
 two-speaker dub whose voices sound more like each speaker than the fixed voices do.
 
 The similarity is judged by resemblyzer's GE2E encoder (not the d-vector that chose the voice),
-on held-out utterances; it needs `pip install torch==2.13.0 resemblyzer==0.1.4` (not a product
-dependency) and is skipped without it. benchmarks/bench_voices.py measures all five readers.
+on held-out utterances; it needs the `judge` extra (`.venv/bin/pip install -e ".[judge]"`: the
+CPU torch 2.13.0 and resemblyzer 0.1.4, not product dependencies; scripts/install.sh leaves it
+out) and is skipped without it. benchmarks/bench_voices.py measures all five readers.
 """
 
 from pathlib import Path
@@ -99,7 +100,7 @@ def test_profiles_are_built_once_per_speaker_and_cached(
 
 
 def _judge() -> Any:
-    pytest.importorskip("resemblyzer", reason="pip install torch==2.13.0 resemblyzer==0.1.4")
+    pytest.importorskip("resemblyzer", reason='.venv/bin/pip install -e ".[judge]"')
     from resemblyzer import VoiceEncoder, preprocess_wav
 
     encoder = VoiceEncoder("cpu", verbose=False)
