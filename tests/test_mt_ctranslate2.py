@@ -12,7 +12,7 @@ from globalvoice.config.mt import CTranslate2MtConfig
 from globalvoice.config.settings import Settings
 from globalvoice.domain.errors import ConfigError, ModelNotAvailable, UnsupportedLanguage
 from globalvoice.engines import registry
-from globalvoice.engines.mt.ctranslate2 import CTranslate2Translator
+from globalvoice.engines.mt.ctranslate2 import OVERSAMPLE, CTranslate2Translator
 from globalvoice.engines.mt.requests import TranslationRequest
 
 pytest.importorskip("ctranslate2")
@@ -84,7 +84,7 @@ def test_n_best_candidates_sorted_by_score(nllb_dir: Path, n_best: int) -> None:
         assert scores == sorted(scores, reverse=True)
         assert len({c.text for c in candidates}) == n_best
         assert all(c.engine == "mt.ctranslate2:nllb-tiny" and not c.failed for c in candidates)
-    same_beam = nllb(nllb_dir, beam_size=max(2, n_best))
+    same_beam = nllb(nllb_dir, beam_size=max(2, n_best * OVERSAMPLE if n_best > 1 else 1))
     assert [c[0].text for c in results] == same_beam.translate(TEXTS, source="en", target="es")
 
 

@@ -1,5 +1,6 @@
 """The manifest: every artifact, every segment and how it was dubbed, and each stage's time."""
 
+import json
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -209,7 +210,7 @@ def build_manifest(
             "loudness_lufs": round(result.loudness.integrated_lufs, 2) if result.loudness else None,
             "true_peak_dbtp": round(result.loudness.true_peak_dbtp, 2) if result.loudness else None,
         }
-    return {
+    manifest = {
         "schema": MANIFEST_SCHEMA,
         "globalvoice_version": version,
         "input": {"name": input_name, "sha256": input_digest, **asdict(info)},
@@ -226,3 +227,6 @@ def build_manifest(
         "segments": segment_entries(lines, results),
         "stages": [asdict(t) for t in times],
     }
+    # As it reads back from manifest.json (tuples become lists), so callers see the file's data.
+    normalised: dict[str, Any] = json.loads(json.dumps(manifest, ensure_ascii=False))
+    return normalised

@@ -25,10 +25,11 @@ from globalvoice.engines.mt.requests import (
     group_by_pair,
 )
 
-__all__ = ["CTranslate2Translator"]
+__all__ = ["OVERSAMPLE", "CTranslate2Translator"]
 
 _SPM_NAMES = ("source.spm", "sentencepiece.bpe.model", "spm.model", "sentencepiece.model")
 _VOCABULARIES = ("shared_vocabulary", "source_vocabulary", "target_vocabulary")
+OVERSAMPLE = 2  # hypotheses decoded per n-best candidate asked for
 _INSTALL = "pip install 'globalvoice[production]'"
 
 
@@ -92,6 +93,9 @@ class CTranslate2Translator:
     ) -> list[list[Candidate]]:
         model, (source_sp, target_sp) = self._load()
         n = max(n_best, 1)
+        # Hypotheses that differ only in tokenisation decode to the same text: ask for more and
+        # keep the best `n` distinct texts.
+        hypotheses = n * OVERSAMPLE if n > 1 else 1
         sources = [self._source_tokens(source_sp, text, source, target) for text in texts]
         prefix = self._target_prefix(target)
         try:
@@ -99,8 +103,8 @@ class CTranslate2Translator:
                 sources,
                 target_prefix=[prefix] * len(sources) if prefix else None,
                 max_batch_size=self._config.batch_size,
-                beam_size=max(self._config.beam_size, n),
-                num_hypotheses=n,
+                beam_size=max(self._config.beam_size, hypotheses),
+                num_hypotheses=hypotheses,
                 length_penalty=self._config.length_penalty,
                 max_decoding_length=self._config.max_decoding_length + len(prefix),
                 return_scores=True,
@@ -122,7 +126,7 @@ class CTranslate2Translator:
             for tokens, score in zip(result.hypotheses, result.scores, strict=True):
                 decoded = str(target_sp.decode([t for t in tokens if t not in specials])).strip()
                 best.setdefault(decoded, Candidate(text=decoded, score=float(score), engine=engine))
-            out.append(sorted(best.values(), key=lambda c: -c.score))
+            out.append(sorted(best.values(), key=lambda c: -c.score)[:n])
         return out
 
     def _source_tokens(self, sp: Any, text: str, source: str, target: str) -> list[str]:
