@@ -89,6 +89,13 @@ class _Scored:
     score: float  # similarity less the pace penalty
 
 
+# Reference takes by derivation key, shared by every VoiceBank of the process: they depend only
+# on the TTS engine and the voice, so a worker (or a test session) reads them once even when its
+# artifact cache is fresh or disabled. Shipped voices only: a blend belongs to one speaker.
+_SHARED_TAKES: dict[str, tuple[Pcm, VoiceStats]] = {}
+_SHARED_TAKES_MAX = 64
+
+
 class VoiceBank:
     """Reference takes of candidate voices, read once and shared by every speaker."""
 
@@ -123,6 +130,9 @@ class VoiceBank:
             voice=spec,
             engine=self.tts.info.fingerprint,
         )
+        shared = _SHARED_TAKES.get(key)
+        if shared is not None:
+            return shared
         pcm = self._cache.get_pcm(key) if self._cache is not None else None
         if pcm is None:
             parts = [
@@ -133,7 +143,10 @@ class VoiceBank:
             pcm = Pcm(samples=samples, rate_hz=parts[0].rate_hz)
             if self._cache is not None:
                 self._cache.put_pcm(key, pcm)
-        return pcm, voice_stats(pcm)
+        read = (pcm, voice_stats(pcm))
+        if spec in self.tts.voices() and len(_SHARED_TAKES) < _SHARED_TAKES_MAX:
+            _SHARED_TAKES[key] = read
+        return read
 
 
 def _levelled_16k(pcm: Pcm, voiced: Pcm | None = None) -> Pcm:
