@@ -17,6 +17,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The CLI's voice library and service data live in data_dir: tests never touch the user's own
 # (~/.local/share/globalvoice), and no test sees voices another run left behind.
 os.environ.setdefault("GV_SERVICE__DATA_DIR", tempfile.mkdtemp(prefix="globalvoice-test-data-"))
+# Voice matching (on by default in the product) searches a voice per speaker: ~4 CPU-minutes per
+# speaker on a 2-core CI machine without AVX-512. Tests of other stages (CLI, service, faults)
+# dub without it, in this process and in the worker processes they start; the voice tests
+# (test_voice_*.py) turn it back on with `voice_matching_on`.
+os.environ.setdefault("GV_PIPELINE__VOICE_MATCHING", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("GV_SHARED_MEDIA", REPO.parent / "shared" / "media"))
@@ -76,6 +81,12 @@ def media() -> Path:
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Default settings; models resolve from the normal cache, artifacts go to a temp cache."""
     return Settings()
+
+
+@pytest.fixture()
+def voice_matching_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The product default: every Settings() made in the test matches voices per speaker."""
+    monkeypatch.setenv("GV_PIPELINE__VOICE_MATCHING", "true")
 
 
 @pytest.fixture(scope="session")

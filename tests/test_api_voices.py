@@ -14,6 +14,8 @@ from globalvoice.storage.voices import LocalVoiceLibrary
 from globalvoice.storage.voices.schema import reference_key
 from tests.conftest import ApiHarness, build_api
 
+pytestmark = pytest.mark.usefixtures("voice_matching_on")
+
 
 @dataclasses.dataclass
 class VoiceApi:

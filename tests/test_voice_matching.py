@@ -26,7 +26,7 @@ from tests.conftest import concat_audio, video_from_audio
 from tests.quality import wer
 from tests.voiceprints import librispeech
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("voice_matching_on")]
 report = print
 READERS = ("1998", "2414")  # a woman, a man
 MIN_GAIN = 0.03  # loose: the benchmark measures ~0.1 over five readers

@@ -42,6 +42,8 @@ from globalvoice.storage.voices import LOCAL_TENANT, LocalVoiceLibrary, build_vo
 from tests.conftest import ApiHarness, build_api, concat_audio, video_from_audio
 from tests.voiceprints import librispeech
 
+pytestmark = pytest.mark.usefixtures("voice_matching_on")
+
 A, B, C = "1998", "2414", "1688"  # a woman, a man, another woman
 VIDEO_1 = [(A, 1), (B, 1), (A, 3), (B, 4)]  # ~32 s
 VIDEO_2 = [(B, 5), (A, 4), (C, 1), (B, 7), (A, 6), (C, 3)]  # ~50 s, other utterances

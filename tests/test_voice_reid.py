@@ -31,7 +31,7 @@ from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.voices import LocalVoiceLibrary, VoiceLibrary
 from tests.voiceprints import librispeech, speaker_vector
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("voice_matching_on")]
 report = print
 RATE = 16_000
 GAP_S = 0.4
