@@ -17,8 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The CLI's voice library and service data live in data_dir: tests never touch the user's own
 # (~/.local/share/globalvoice), and no test sees voices another run left behind.
 os.environ.setdefault("GV_SERVICE__DATA_DIR", tempfile.mkdtemp(prefix="globalvoice-test-data-"))
-# Voice matching (on by default in the product) searches a voice per speaker: ~4 CPU-minutes per
-# speaker on a 2-core CI machine without AVX-512. Tests of other stages (CLI, service, faults)
+# Voice matching (on by default in the product) searches a voice per speaker: ~2 CPU-minutes per
+# speaker on a 2-core CI machine without AVX-512, plus ~2.4 once per process for the shipped
+# voices' reference takes when the cache is cold. Tests of other stages (CLI, service, faults)
 # dub without it, in this process and in the worker processes they start; the voice tests
 # (test_voice_*.py) turn it back on with `voice_matching_on`.
 os.environ.setdefault("GV_PIPELINE__VOICE_MATCHING", "false")
