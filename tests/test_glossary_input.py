@@ -124,3 +124,29 @@ def test_a_dub_translates_with_the_tenant_glossary_and_its_own(
     assert [(e["term"], e["translation"]) for e in dub["glossary"]] == records
     bad = dict(body, glossary=[{"term": "  "}])
     assert api.client.post("/v1/dubs", json=bad, headers=a.headers).status_code == 422
+
+
+def test_idempotency_key_covers_the_requests_own_glossary_only(
+    api: ApiHarness, speech_clip: Path
+) -> None:
+    """A retried request is the same request after the tenant edits its glossary; a different
+    glossary in the request is a different request."""
+    a = api.a
+    upload_id = api.upload(speech_clip)
+    own = [{"term": "fellow", "translation": "compatriotas"}]
+    body = {"upload_id": upload_id, "target_languages": ["es"], "glossary": own}
+    headers = {**a.headers, "Idempotency-Key": "retry-1"}
+    first = api.client.post("/v1/dubs", json=body, headers=headers)
+    assert first.status_code == 202, first.text
+    tenant = {"entries": [{"term": "country", "translation": "patria"}]}
+    assert api.client.put("/v1/glossary", json=tenant, headers=a.headers).status_code == 200
+    replay = api.client.post("/v1/dubs", json=body, headers=headers)
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["id"] == first.json()["id"]
+    # the replay is the dub as it was made, without the tenant's later entry
+    assert [e["term"] for e in replay.json()["glossary"]] == ["fellow"]
+    other = dict(body, glossary=[{"term": "fellow", "translation": "colegas"}])
+    conflict = api.client.post("/v1/dubs", json=other, headers=headers)
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "idempotency.conflict"
+    assert len(api.launcher.started) == 1

@@ -110,6 +110,7 @@ def _insert(
             idempotency_key=request.idempotency_key,
             expected_duration_s=expected_s,
             glossary=glossary,
+            request_glossary=[entry_record(e) for e in request.glossary],
         )
 
 

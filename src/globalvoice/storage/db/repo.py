@@ -225,15 +225,21 @@ def create_dub(
     idempotency_key: str | None = None,
     expected_duration_s: float | None = None,
     glossary: list[dict[str, Any]] | None = None,
+    request_glossary: list[dict[str, Any]] | None = None,
 ) -> tuple[Dub, bool]:
     """A queued dub and True; or, for a replayed idempotency key, the existing dub and False.
 
+    `glossary` is what the dub translates with (the tenant's merged with the request's);
+    `request_glossary` is the request's own part, the only part the idempotency hash covers, so
+    a retried request stays the same request after the tenant edits its glossary.
     Raises NotFound when the tenant has no stored upload `upload_id`, and IdempotencyConflict
     when the key was used for a different request.
     """
     options = options or {}
     glossary = glossary or []
-    digest = request_hash(upload_id, source_language, target_languages, options, glossary)
+    digest = request_hash(
+        upload_id, source_language, target_languages, options, request_glossary or []
+    )
     if idempotency_key is not None:
         existing = _by_idempotency_key(session, tenant_id, idempotency_key)
         if existing is not None:
