@@ -68,7 +68,8 @@ def test_each_step_is_reached_in_order(
     plan = plan_chain(natural_ms=natural, line_ms=line, silence_ms=silence, policy=POLICY)
     assert kinds(plan.steps) == steps
     assert (plan.target_ms, plan.slot_ms, plan.outcome) == (target, slot, outcome)
-    assert plan.wants_retranslation is (outcome is FitOutcome.FLAGGED)
+    # a shorter re-translation is wanted past the comfortable tempo (1.15), not only over the cap
+    assert plan.wants_retranslation is (natural * 1000 > 1150 * target)
 
 
 def test_limits_hold_everywhere() -> None:
@@ -204,6 +205,18 @@ def test_over_the_cap_is_retranslated_once_to_the_shortest_candidate() -> None:
         assert flagged.audio.duration_ms == 1385 and not flagged.fits  # 1800 ms / 1.3
 
 
+def test_past_the_comfortable_tempo_is_retranslated_to_the_best_scored_comfortable() -> None:
+    """1200 ms in a 1000 ms slot fits within the cap (1.2x) but past the comfortable 1.15x:
+    re-translated to the best-scored candidate that reads at 1.15x or less (1140 ms), not to
+    the shortest (600 ms)."""
+    take = fake_fit("a" * 20, POLICY, candidate=0, alternatives=[(1, "b" * 19), (2, "c" * 10)])
+    assert take.retranslated_to == 1 and take.fits
+    assert take.tempo <= 1.15
+    # already comfortable: kept as chosen
+    kept = fake_fit("a" * 19, POLICY, candidate=0, alternatives=[(1, "c" * 10)])
+    assert kept.retranslated_to is None and kinds(kept.steps) == [K.CANDIDATE, K.TTS_RATE]
+
+
 def test_render_records_the_chain_speaks_the_retranslation_and_caches_both(
     tmp_path: Path,
 ) -> None:
@@ -215,13 +228,22 @@ def test_render_records_the_chain_speaks_the_retranslation_and_caches_both(
             line=line(1, 0), language="es", text="a" * 30, engine="t", group_id="L1",
             alternatives=("a" * 30, "b" * 24, "c" * 19), scores=(-0.1, -0.2, -0.3),
         ),
-        TranslatedLine(  # the first of a two-line sentence: never re-translated alone
+        TranslatedLine(  # the first of a two-line sentence: over the cap, so the whole
+            # sentence is re-translated to its best-scored candidate that reads comfortably
             line=line(2, 1100), language="es", text="d" * 30, engine="t", group_id="L2",
-            alternatives=("d" * 30, "e" * 10), scores=(-0.1, -0.2),
+            alternatives=("d" * 30, "e" * 25, "h" * 10, "j" * 5), scores=(-0.1, -0.2, -0.3, -0.4),
         ),
         TranslatedLine(
             line=line(3, 2200), language="es", text="f" * 10, engine="t", group_id="L2",
-            alternatives=("f" * 10, "g" * 10), scores=(-0.1, -0.2),
+            alternatives=("f" * 10, "g" * 10, "i" * 12, "k" * 2), scores=(-0.1, -0.2, -0.3, -0.4),
+        ),
+        TranslatedLine(  # a sentence that reads comfortably: kept
+            line=line(4, 3300), language="es", text="m" * 10, engine="t", group_id="L4",
+            alternatives=("m" * 10, "n" * 2), scores=(-0.1, -0.2),
+        ),
+        TranslatedLine(
+            line=line(5, 4400), language="es", text="o" * 10, engine="t", group_id="L4",
+            alternatives=("o" * 10, "p" * 2), scores=(-0.1, -0.2),
         ),
     ]  # fmt: skip
     voices = {
@@ -240,7 +262,7 @@ def test_render_records_the_chain_speaks_the_retranslation_and_caches_both(
                 voices=voices,
                 tts=tts,
                 policy=POLICY,
-                media_end_ms=4000,
+                media_end_ms=6000,
                 cache=cache,  # type: ignore[arg-type]
             )
         )
@@ -249,9 +271,14 @@ def test_render_records_the_chain_speaks_the_retranslation_and_caches_both(
     spoken = first[0]
     assert spoken.translated.text == "c" * 19 and spoken.translated.chosen == 2
     assert spoken.take is not None and spoken.take.retranslated_to == 2 and spoken.take.fits
-    grouped = first[1].take
-    assert grouped is not None and grouped.retranslated_to is None and not grouped.fits
-    assert [s.label for s in grouped.steps][-1] == "flagged"
+    # "e" * 25 (1500 ms) would still be over the cap in L2's 1020 ms: the sentence's second
+    # candidate is skipped for its third, in both of its lines, recorded as a re-translation
+    for render, text in zip(first[1:3], ("h" * 10, "i" * 12), strict=True):
+        assert render.translated.text == text and render.translated.chosen == 2
+        assert render.take is not None and render.take.fits and render.take.tempo == 1.0
+        assert [s.label for s in render.take.steps] == ["candidate:0", "retranslate:2"]
+    assert [r.translated.text for r in first[3:]] == ["m" * 10, "o" * 10]
+    assert all(r.take is not None and r.take.retranslated_to is None for r in first[3:])
     for one, two in zip(first, again, strict=True):
         assert one.translated == two.translated
         assert one.take is not None and two.take is not None

@@ -4,7 +4,10 @@ The chain (`FitPolicy.steps`, configured in `PipelineSettings.fit`, default in t
 the fitting translation candidate (chosen before synthesis, pipeline/choose.py) -> the TTS's own
 rate, up to the comfortable tempo -> borrowed silence after the line, up to a limit -> a
 pitch-preserving time-stretch, the total within the tempo cap -> a shorter re-translation,
-re-rendered once -> flagged for review. Each step runs only while the line is still too long.
+re-rendered once -> flagged for review. Each step runs only while the line is still too long,
+except the re-translation, which also runs when the line fits only past the comfortable tempo
+(a shorter wording read at an easy pace beats the best wording read too fast). A sentence
+spanning several lines is re-translated as a whole (pipeline/render.py), never line by line.
 
 The duration is predicted before synthesis (`Synthesizer.estimate_ms`), so each line is
 synthesized once, at the speed its plan needs; the voice is matched to its speaker (WORLD DSP,
@@ -28,16 +31,20 @@ __all__ = [
     "DEFAULT_STEPS",
     "ChainPlan",
     "FitPolicy",
+    "ReadingCost",
     "available_ms",
     "borrowable_ms",
     "choose_speed",
     "fit_take",
+    "pick_retranslation",
     "place_take",
     "plan_chain",
+    "reading_cost",
     "silence_after_ms",
 ]
 
 MAX_TTS_SPEED_PERMILLE = 2000
+ReadingCost = tuple[int, int]  # (total tempo permille, overrun ms): lower reads easier
 # A sped-up take may end this much (1 %) shorter than its plan (the duration estimate's error)
 # before Rubber Band brings it back to the planned length: no needless speed-up beyond that.
 SPEED_SLACK_PERMILLE = 10
@@ -88,7 +95,8 @@ class ChainPlan:
     slot_ms: int  # the line's duration plus the borrowed silence
     borrowed_ms: int
     steps: tuple[FitStep, ...]  # tts_rate, borrow, stretch and flag, as used, in order
-    wants_retranslation: bool  # still too long when the chain reached 'retranslate'
+    # the chain reached 'retranslate' still too long, or fitting only past the comfortable tempo
+    wants_retranslation: bool
 
 
 def _permille(longer_ms: int, shorter_ms: int) -> int:
@@ -131,13 +139,18 @@ def plan_chain(
     """Pure policy: walk the chain's steps in order while a take of `natural_ms` is longer than
     its slot (at first `line_ms`). The TTS rate goes up to the comfortable tempo; borrowing
     takes at most `borrow_limit_ms` of `silence_ms`, and only what is needed; the stretch takes
-    the total tempo at most to the cap. `retranslated`: the re-translation was already used."""
+    the total tempo at most to the cap; a re-translation is wanted when the take reaches that step
+    too long or past the comfortable tempo. `retranslated`: the re-translation was already used."""
     slot, take, placed, borrowed = line_ms, natural_ms, natural_ms, 0
     steps: list[FitStep] = []
     wants_retranslation = False
     for kind in policy.steps:
+        if kind is FitStepKind.RETRANSLATE:
+            uncomfortable = natural_ms * 1000 > policy.comfortable_permille * placed
+            wants_retranslation = not retranslated and (placed > slot or uncomfortable)
+            continue
         if placed <= slot:
-            break
+            continue
         if kind is FitStepKind.TTS_RATE:
             take = placed = max(slot, _ceil_div(natural_ms * 1000, policy.comfortable_permille))
             if take < natural_ms:
@@ -153,8 +166,6 @@ def plan_chain(
             if stretched < placed:
                 steps.append(FitStep(kind=kind, value=_permille(take, stretched)))
                 placed = stretched
-        elif kind is FitStepKind.RETRANSLATE:
-            wants_retranslation = not retranslated
     outcome = FitOutcome.NATURAL if placed >= natural_ms else FitOutcome.SPED_UP
     if placed > slot:
         outcome = FitOutcome.FLAGGED
@@ -168,6 +179,39 @@ def plan_chain(
         steps=tuple(steps),
         wants_retranslation=wants_retranslation,
     )
+
+
+def reading_cost(
+    *, natural_ms: int, line_ms: int, silence_ms: int, policy: FitPolicy
+) -> ReadingCost:
+    """How hard the chain's per-take steps make a take of `natural_ms` to listen to: its total
+    tempo (permille), then how far it still overruns its slot (flagged takes all sit at the cap).
+    An empty share of a sentence (0 ms) costs nothing."""
+    if natural_ms <= 0:
+        return (1000, 0)
+    plan = plan_chain(
+        natural_ms=natural_ms,
+        line_ms=line_ms,
+        silence_ms=silence_ms,
+        policy=policy,
+        retranslated=True,
+    )
+    return (_permille(natural_ms, plan.target_ms), max(0, plan.target_ms - plan.slot_ms))
+
+
+def pick_retranslation(
+    costs: Sequence[ReadingCost], current: ReadingCost, policy: FitPolicy
+) -> int | None:
+    """Which of the candidates (in the engine's score order) to re-translate to, given their
+    reading costs and the current one's: the best-scored that reads at the comfortable tempo or
+    below, else the easiest to read; None when none is easier than the current."""
+    for index, (tempo, overrun) in enumerate(costs):
+        if tempo <= policy.comfortable_permille and overrun == 0:
+            return index
+    if not costs:
+        return None
+    easiest = min(range(len(costs)), key=lambda i: (costs[i], i))
+    return easiest if costs[easiest] < current else None
 
 
 def choose_speed(
@@ -202,12 +246,15 @@ def fit_take(
     dsp: DspMatch | None = None,
     candidate: int | None = None,
     alternatives: Sequence[tuple[int, str]] = (),
+    retranslated: int | None = None,
 ) -> FittedTake:
     """Fit `text` to `line` (followed by `silence_ms` of silence) through the chain: plan from
     the predicted duration, swap in the shortest of `alternatives` (candidate index, text) once
-    when the plan reaches 'retranslate' still too long and it is predicted shorter, synthesize
-    once at the planned speed, match the voice with `dsp`, then place the take exactly.
-    `candidate`: the chosen candidate's index, recorded as the chain's first step."""
+    when the plan wants a re-translation and it is predicted shorter, synthesize once at the
+    planned speed, match the voice with `dsp`, then place the take exactly.
+    `candidate`: the chosen candidate's index, recorded as the chain's first step;
+    `retranslated`: `text` is already a re-translation (candidate index), made for the whole
+    sentence the line belongs to; it is recorded and not re-translated again."""
 
     def estimator(words: str) -> Callable[[int], int]:
         def estimate(speed_permille: int) -> int:
@@ -220,13 +267,30 @@ def fit_take(
     estimate = estimator(text)
     natural_estimate = estimate(1000)
     plan = plan_chain(
-        natural_ms=natural_estimate, line_ms=line.duration_ms, silence_ms=silence_ms, policy=policy
+        natural_ms=natural_estimate,
+        line_ms=line.duration_ms,
+        silence_ms=silence_ms,
+        policy=policy,
+        retranslated=retranslated is not None,
     )
-    retranslated = None
     if plan.wants_retranslation:
-        options = [(estimator(t)(1000), k, t) for k, t in alternatives if t.strip() and t != text]
-        if options and min(options)[0] < natural_estimate:
-            natural_estimate, retranslated, text = min(options)
+        options = [(k, estimator(t)(1000)) for k, t in alternatives if t.strip() and t != text]
+        costs = [
+            reading_cost(
+                natural_ms=ms, line_ms=line.duration_ms, silence_ms=silence_ms, policy=policy
+            )
+            for _, ms in options
+        ]
+        now = reading_cost(
+            natural_ms=natural_estimate,
+            line_ms=line.duration_ms,
+            silence_ms=silence_ms,
+            policy=policy,
+        )
+        pick = pick_retranslation(costs, now, policy)
+        if pick is not None:
+            retranslated, natural_estimate = options[pick]
+            text = dict(alternatives)[retranslated]
             estimate = estimator(text)
             plan = plan_chain(
                 natural_ms=natural_estimate,

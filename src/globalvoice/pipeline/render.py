@@ -15,10 +15,16 @@ from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.fit import FitPolicy, borrowable_ms, fit_take, silence_after_ms
 from globalvoice.pipeline.keys import translation_key
+from globalvoice.pipeline.retranslate import sentence_retranslations
 from globalvoice.pipeline.translate import translate_lines
 from globalvoice.storage.cache import ArtifactCache
 
-__all__ = ["LineRender", "fitted_take_key", "render_language", "translate_cached"]
+__all__ = [
+    "LineRender",
+    "fitted_take_key",
+    "render_language",
+    "translate_cached",
+]
 
 # A fitted take is a function of the line's text, voice, engine, duration, the silence it may
 # borrow and the fitting chain, and of how it is made. Version 1 (keys.synth_key + keys.fit_key):
@@ -27,8 +33,10 @@ __all__ = ["LineRender", "fitted_take_key", "render_language", "translate_cached
 # the explicit chain (FitPolicy.steps): TTS rate to the comfortable tempo, borrowed silence up to
 # a limit, stretch to the cap, a shorter re-translation; the steps used are stored with the take.
 # Version 4: a take the TTS made shorter than planned is slowed back to its plan when it would
-# otherwise pass the comfortable tempo.
-SYNTHESIZE_FIT_VERSION = 4
+# otherwise pass the comfortable tempo. Version 5: a re-translation is also wanted when a line
+# fits only past the comfortable tempo; it picks the best-scored comfortable candidate first;
+# sentences over several lines are re-translated whole (sentence_retranslations).
+SYNTHESIZE_FIT_VERSION = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,13 +85,16 @@ def fitted_take_key(
     profile: str | None = None,
     candidate: int | None = None,
     alternatives: Sequence[tuple[int, str]] = (),
+    retranslated: int | None = None,
 ) -> str:
     """The cache key of a line's fitted take (audio + fit metadata). `borrowable_ms`: the
     silence after the line the chain may take; `policy`: FitPolicy.fingerprint; `profile`: the
     voice profile's fingerprint when the take is matched to its speaker (None: a plain voice);
     `candidate` and `alternatives`: the chosen candidate's index and the candidates a
-    re-translation may pick from (both change the take or its record)."""
+    re-translation may pick from, or the sentence's re-translation `text` already is (each
+    changes the take or its record)."""
     matched = {} if profile is None else {"profile": profile}
+    sentence = {} if retranslated is None else {"retranslated": retranslated}
     chosen = {} if candidate is None else {"candidate": candidate}
     others = {"alternatives": [[k, t] for k, t in alternatives]} if alternatives else {}
     return derive_key(
@@ -100,6 +111,7 @@ def fitted_take_key(
         **matched,
         **chosen,
         **others,
+        **sentence,
     )
 
 
@@ -182,6 +194,16 @@ def render_language(
     jobs: list[_Job] = []
     starts = [item.line.start_ms for item in translated]
     group_sizes = Counter(item.group_id or item.line.id for item in translated)
+    switched = sentence_retranslations(
+        translated, voices=voices, tts=tts, policy=policy, media_end_ms=media_end_ms
+    )
+    chosen_before = {i: translated[i].chosen for i in switched}
+    translated = [
+        replace(item, text=item.alternatives[switched[i]], chosen=switched[i])
+        if i in switched
+        else item
+        for i, item in enumerate(translated)
+    ]
     for index, item in enumerate(translated):
         if not item.is_dubbed or not item.text.strip():
             continue
@@ -190,11 +212,13 @@ def render_language(
         cast = voices[item.line.speaker_id]
         voice = cast.synthesis_voice
         candidate = (
-            item.chosen
+            chosen_before.get(index, item.chosen)
             if policy.uses(FitStepKind.CANDIDATE) and len(item.alternatives) > 1
             else None
         )
-        others = _retranslations(item, group_sizes[item.group_id or item.line.id] == 1, policy)
+        retranslated = switched.get(index)
+        solo = group_sizes[item.group_id or item.line.id] == 1
+        others = _retranslations(item, solo, policy) if retranslated is None else []
         key = fitted_take_key(
             item.text,
             item.language,
@@ -206,6 +230,7 @@ def render_language(
             profile=cast.fingerprint,
             candidate=candidate,
             alternatives=others,
+            retranslated=retranslated,
         )
         cached = _cached_take(key, item.line, cache)
         if cached is not None:
@@ -223,6 +248,7 @@ def render_language(
             dsp=cast.dsp,
             candidate=candidate,
             alternatives=others,
+            retranslated=retranslated,
         )
         jobs.append(_Job(index=index, key=key, run=run, size=len(item.text)))
     total, done = len(translated), len(translated) - len(jobs)
