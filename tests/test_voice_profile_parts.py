@@ -4,6 +4,7 @@ Kokoro blends (real media and the real TTS; no mocks)."""
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,9 +19,13 @@ from globalvoice.domain.voices import DspMatch, VoiceBlend, VoiceProfile, parse_
 from globalvoice.engines import registry
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pcm import decode_audio, resample
-from globalvoice.media.voice_dsp import apply_match, fit_match, voice_stats
+from globalvoice.media.voice_dsp import analyse, apply_match, fit_match, resynthesize, voice_stats
+from globalvoice.pipeline import voice_bank
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.references import ReferencePolicy, reference_spans
+from globalvoice.pipeline.voice_bank import VoiceBank
+from globalvoice.storage.blobs import LocalBlobStore
+from globalvoice.storage.cache import ArtifactCache
 
 FLAT = DspMatch(
     voice_f0_hz=200.0,
@@ -156,6 +161,47 @@ def test_dsp_keeps_length_and_level_and_moves_pitch(media: Path) -> None:
     assert abs(rms[1] / rms[0] - 1) < 0.01
     assert abs(_f0_median(out) / match.speaker_f0_hz - 1) < 0.1
     assert VoiceProfile.from_dict(profile(dsp=match).to_dict()).dsp == match
+    # analysed once, re-synthesized under any match: the same audio as a fresh analysis
+    analysis = analyse(voice)
+    assert analysis is not None
+    again = resynthesize(analysis, match)
+    assert np.array_equal(again.samples, out.samples) and again.rate_hz == out.rate_hz
+    assert analyse(Pcm(samples=np.zeros(100, dtype=np.float32), rate_hz=24_000)) is None
+
+
+class CountingVoice:
+    """The real TTS, counting its syntheses."""
+
+    def __init__(self, tts: Synthesizer) -> None:
+        self.tts, self.calls = tts, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.tts, name)
+
+    def synthesize(self, text: str, **kwargs: Any) -> Pcm:
+        self.calls += 1
+        return self.tts.synthesize(text, **kwargs)
+
+
+def test_voice_bank_keeps_shipped_takes_in_its_store_not_blends(
+    tts: Synthesizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh process (no per-process takes) with the same durable store reads a shipped
+    voice's take and stats back without synthesizing; a blend stays out of the store."""
+    monkeypatch.setattr(voice_bank, "_SHARED_TAKES", {})
+    store = ArtifactCache(LocalBlobStore(tmp_path), prefix="voice-bank/")
+    shipped, blend = VoiceBlend.single("jm_kumo"), VoiceBlend.of({"jm_kumo": 1, "jf_alpha": 1})
+    first = CountingVoice(tts)
+    bank = VoiceBank(first, None, store)  # type: ignore[arg-type]
+    take, stats = bank.take(shipped)
+    bank.take(blend)
+    assert first.calls == 2 * len(voice_bank.REFERENCE_TEXTS)
+    assert len(list((tmp_path / "voice-bank").rglob("*.npz"))) == 1  # the shipped voice only
+    monkeypatch.setattr(voice_bank, "_SHARED_TAKES", {})
+    second = CountingVoice(tts)
+    again, again_stats = VoiceBank(second, None, store).take(shipped)  # type: ignore[arg-type]
+    assert second.calls == 0 and again_stats == stats
+    assert np.array_equal(again.samples, take.samples)
 
 
 def test_kokoro_speaks_blends(tts: Synthesizer) -> None:

@@ -17,6 +17,7 @@ from globalvoice.engines import registry
 from globalvoice.pipeline.ingest import probe_input
 from globalvoice.pipeline.local import DubEngines, DubRequest, check_output_dir, run_local
 from globalvoice.pipeline.recall import LibraryBinding
+from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = ["build_engines", "parse_assignments", "run_dub"]
@@ -32,7 +33,13 @@ def build_engines(settings: Settings) -> DubEngines:
         tts=registry.build_tts(settings),
         mt_candidates=registry.build_candidate_mt(settings),
         speaker=registry.build_speaker(settings),
+        voice_store=voice_store(settings),
     )
+
+
+def voice_store(settings: Settings) -> ArtifactCache:
+    """Where the CLI keeps derived model data across dubs (next to the assembled models)."""
+    return ArtifactCache(LocalBlobStore(settings.cache_dir), prefix="voice-bank/")
 
 
 def run_dub(

@@ -17,9 +17,12 @@ from globalvoice.domain.voices import DspMatch
 __all__ = [
     "WARP_LIMITS",
     "VoiceStats",
+    "WorldAnalysis",
+    "analyse",
     "apply_match",
     "fit_match",
     "formant_ratio",
+    "resynthesize",
     "voice_stats",
 ]
 
@@ -133,22 +136,53 @@ def fit_match(speaker: VoiceStats, voice: VoiceStats, *, warp: float | None = No
     )
 
 
-def apply_match(pcm: Pcm, match: DspMatch) -> Pcm:
-    """`pcm` re-synthesized through WORLD with `match` applied; same length and RMS level."""
+@dataclass(frozen=True, slots=True, eq=False)
+class WorldAnalysis:
+    """A take's WORLD parameters: analysed once, re-synthesized with any number of matches
+    (the voice search scores one take under many). None of it is changed by `apply_match`."""
+
+    samples: npt.NDArray[np.float64]
+    rate_hz: int
+    f0: npt.NDArray[np.float64]
+    log_envelope: npt.NDArray[np.float64]  # natural log of the spectral envelope
+    aperiodicity: npt.NDArray[np.float64]
+
+
+def analyse(pcm: Pcm) -> WorldAnalysis | None:
+    """`pcm`'s WORLD parameters; None when it is too short to analyse (left as it is)."""
     import pyworld
 
     if len(pcm.samples) < pcm.rate_hz * FRAME_MS * 4 / 1000:
-        return pcm
+        return None
     f0, times, spectra = _world(pcm)
     x = pcm.samples.astype(np.float64)
-    aperiodicity = pyworld.d4c(x, f0, times, pcm.rate_hz)
+    return WorldAnalysis(
+        samples=x,
+        rate_hz=pcm.rate_hz,
+        f0=f0,
+        log_envelope=np.log(np.maximum(spectra, 1e-16)),
+        aperiodicity=pyworld.d4c(x, f0, times, pcm.rate_hz),
+    )
+
+
+def apply_match(pcm: Pcm, match: DspMatch, analysis: WorldAnalysis | None = None) -> Pcm:
+    """`pcm` re-synthesized through WORLD with `match` applied; same length and RMS level.
+    `analysis`: `pcm`'s own, when it was analysed before."""
+    found = analysis if analysis is not None else analyse(pcm)
+    return pcm if found is None else resynthesize(found, match)
+
+
+def resynthesize(analysis: WorldAnalysis, match: DspMatch) -> Pcm:
+    """The analysed take with `match` applied: F0 moved, envelope warped and equalised."""
+    import pyworld
+
+    f0 = analysis.f0.copy()
     voiced = f0 > 0
     source, target = np.log(match.voice_f0_hz), np.log(match.speaker_f0_hz)
-    f0 = f0.copy()
     f0[voiced] = np.exp(target + (np.log(f0[voiced]) - source) * match.f0_range)
-    bins = spectra.shape[1]
-    bins_hz = np.arange(bins) * pcm.rate_hz / (2 * (bins - 1))
-    log_env = np.log(np.maximum(spectra, 1e-16))
+    log_env = analysis.log_envelope
+    bins = log_env.shape[1]
+    bins_hz = np.arange(bins) * analysis.rate_hz / (2 * (bins - 1))
     if match.formant_warp != 1.0:
         src = np.clip(np.arange(bins) / match.formant_warp, 0, bins - 1)
         low = np.floor(src).astype(np.int64)
@@ -158,10 +192,11 @@ def apply_match(pcm: Pcm, match: DspMatch) -> Pcm:
     eq_hz = np.arange(len(match.eq_db)) * float(match.eq_step_hz)
     gain_db = np.interp(bins_hz, eq_hz, np.array(match.eq_db))  # held beyond the last point
     log_env = log_env + gain_db[None, :] * (np.log(10) / 10)
+    x = analysis.samples
     out = pyworld.synthesize(
-        f0, np.ascontiguousarray(np.exp(log_env)), aperiodicity, pcm.rate_hz, FRAME_MS
+        f0, np.ascontiguousarray(np.exp(log_env)), analysis.aperiodicity, analysis.rate_hz, FRAME_MS
     )
     out = np.pad(out, (0, max(0, len(x) - len(out))))[: len(x)]
     before, after = np.sqrt(np.mean(x**2)), np.sqrt(np.mean(out**2))
     gain = before / after if after > 1e-9 else 0.0
-    return Pcm(samples=(out * gain).astype(np.float32), rate_hz=pcm.rate_hz)
+    return Pcm(samples=(out * gain).astype(np.float32), rate_hz=analysis.rate_hz)

@@ -168,13 +168,15 @@ def analyse_source(
     progress: ProgressSink = NO_PROGRESS,
     speaker: SpeakerEmbedder | None = None,
     library: LibraryBinding | None = None,
+    voice_store: ArtifactCache | None = None,
 ) -> SourceAnalysis:
     """Probe, extract speech audio, VAD, diarize, transcribe, cut into lines (one speaker each)
     and cast a voice per speaker: with `settings.voice_matching`, a voice profile fitted to them.
     Without `speaker` (the embedder) all speech is one speaker, cast by sex alone.
 
     With `library` (and voice matching) each speaker's voice is recalled from the voice library
-    (`pipeline.recall`): assigned, matched (the stored profile is reused) or added as new."""
+    (`pipeline.recall`): assigned, matched (the stored profile is reused) or added as new.
+    `voice_store`: keeps the shipped voices' reference takes across dubs (voices.VoiceBank)."""
     if library is not None and library.assignments and not settings.voice_matching:
         raise UserFacingError("Library voices need voice matching (GV_PIPELINE__VOICE_MATCHING).")
     with clock.stage("probe"):
@@ -235,6 +237,7 @@ def analyse_source(
                     embedder=speaker,
                     cache=cache,
                     progress=progress,
+                    store=voice_store,
                 )
 
             if library is None:

@@ -36,6 +36,9 @@ class DubEngines:
     mt_candidates: CandidateTranslator | None = None  # n-best; None: `mt`, one candidate
     tts: Synthesizer
     speaker: SpeakerEmbedder | None = None  # None: every input is one speaker
+    # derived model data kept across dubs, even with the artifact cache off: the shipped
+    # voices' reference takes the voice search compares (None: the artifact cache only)
+    voice_store: ArtifactCache | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +100,7 @@ def run_local(
         progress=progress,
         speaker=engines.speaker,
         library=library,
+        voice_store=engines.voice_store,
     )
     with tempfile.TemporaryDirectory(dir=request.out_dir, prefix=".globalvoice-work-") as work:
         staging = Path(work)

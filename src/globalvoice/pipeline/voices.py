@@ -7,7 +7,8 @@ its take is matched toward the speaker (`media.voice_dsp`), and the speaker embe
 against the speaker's own reference audio. Candidates are the shipped voices, then convex blends
 of the best of them (`SearchPolicy`): a small, deterministic search with a fixed budget of
 syntheses per speaker. A shipped voice's reference takes do not depend on the speaker and are
-cached with the artifacts, so only the blends cost synthesis for each new speaker.
+kept by the voice bank (`pipeline.voice_bank`), so only the blends cost synthesis for each new
+speaker; each take's WORLD analysis is made once and re-synthesized under every match scored.
 """
 
 from collections.abc import Sequence
@@ -25,9 +26,16 @@ from globalvoice.domain.voices import VoiceBlend, VoiceProfile
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pcm import resample
-from globalvoice.media.voice_dsp import VoiceStats, apply_match, fit_match, voice_stats
+from globalvoice.media.voice_dsp import (
+    VoiceStats,
+    apply_match,
+    fit_match,
+    resynthesize,
+    voice_stats,
+)
 from globalvoice.pipeline.ingest import SPEECH_RATE_HZ
 from globalvoice.pipeline.references import ReferencePolicy, reference_spans
+from globalvoice.pipeline.voice_bank import VoiceBank
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
@@ -42,22 +50,6 @@ __all__ = [
 ]
 
 PROFILE_VERSION = 1
-REFERENCE_TEXTS = (
-    "The quick brown fox jumps over the lazy dog, and then it runs back into the quiet forest.",
-    "Please remember to save your work before you close the application.",
-)
-REFERENCE_LANGUAGE = "en"
-# A voice's pace: how long it takes to say one sentence in each language it speaks (predicted,
-# not synthesized). Every extra second must be squeezed into the speaker's slots: Kokoro's
-# jf_gongitsune needs 25 % longer than jf_alpha in Spanish, and lines pushed to the tempo cap
-# lose words.
-PACE_TEXTS = {
-    "en": "Our team spent three months testing the new engine in the mountains.",
-    "es": "Nuestro equipo pasó tres meses probando el nuevo motor en las montañas.",
-    "fr": "Notre équipe a passé trois mois à tester le nouveau moteur dans les montagnes.",
-    "it": "La nostra squadra ha passato tre mesi a provare il nuovo motore in montagna.",
-    "pt": "A nossa equipe passou três meses testando o novo motor nas montanhas.",
-}
 _EMBED_RMS_DBFS = -20.0
 
 
@@ -87,66 +79,6 @@ class _Scored:
     warp: float
     similarity: float
     score: float  # similarity less the pace penalty
-
-
-# Reference takes by derivation key, shared by every VoiceBank of the process: they depend only
-# on the TTS engine and the voice, so a worker (or a test session) reads them once even when its
-# artifact cache is fresh or disabled. Shipped voices only: a blend belongs to one speaker.
-_SHARED_TAKES: dict[str, tuple[Pcm, VoiceStats]] = {}
-_SHARED_TAKES_MAX = 64
-
-
-class VoiceBank:
-    """Reference takes of candidate voices, read once and shared by every speaker."""
-
-    def __init__(self, tts: Synthesizer, cache: ArtifactCache | None = None) -> None:
-        self.tts = tts
-        self._cache = cache
-        self._takes: dict[str, tuple[Pcm, VoiceStats]] = {}
-        self._paces: dict[str, int] = {}
-
-    def pace(self, blend: VoiceBlend) -> int:
-        """Predicted ms to say `PACE_TEXTS` in every language the TTS speaks."""
-        spec = blend.spec
-        if spec not in self._paces:
-            spoken = [lang for lang in self.tts.languages() if lang in PACE_TEXTS]
-            self._paces[spec] = sum(
-                self.tts.estimate_ms(PACE_TEXTS[lang], voice=spec, language=lang) for lang in spoken
-            )
-        return max(1, self._paces[spec])
-
-    def take(self, blend: VoiceBlend) -> tuple[Pcm, VoiceStats]:
-        spec = blend.spec
-        if spec not in self._takes:
-            self._takes[spec] = self._read(spec)
-        return self._takes[spec]
-
-    def _read(self, spec: str) -> tuple[Pcm, VoiceStats]:
-        key = derive_key(
-            "voice_reference",
-            PROFILE_VERSION,
-            texts=list(REFERENCE_TEXTS),
-            language=REFERENCE_LANGUAGE,
-            voice=spec,
-            engine=self.tts.info.fingerprint,
-        )
-        shared = _SHARED_TAKES.get(key)
-        if shared is not None:
-            return shared
-        pcm = self._cache.get_pcm(key) if self._cache is not None else None
-        if pcm is None:
-            parts = [
-                self.tts.synthesize(text, voice=spec, language=REFERENCE_LANGUAGE)
-                for text in REFERENCE_TEXTS
-            ]
-            samples = np.concatenate([p.samples for p in parts]).astype(np.float32)
-            pcm = Pcm(samples=samples, rate_hz=parts[0].rate_hz)
-            if self._cache is not None:
-                self._cache.put_pcm(key, pcm)
-        read = (pcm, voice_stats(pcm))
-        if spec in self.tts.voices() and len(_SHARED_TAKES) < _SHARED_TAKES_MAX:
-            _SHARED_TAKES[key] = read
-        return read
 
 
 def _levelled_16k(pcm: Pcm, voiced: Pcm | None = None) -> Pcm:
@@ -201,7 +133,11 @@ class _Search:
         match = fit_match(self.stats, stats, warp=warp)
         key = (blend.spec, match.formant_warp)
         if key not in self.scored:
-            similarity = float(self.target @ embed_voice(apply_match(take, match), self.embedder))
+            analysis = self.bank.scoring_analysis(blend)
+            matched = (
+                apply_match(take, match) if analysis is None else resynthesize(analysis, match)
+            )
+            similarity = float(self.target @ embed_voice(matched, self.embedder))
             slower = max(0.0, self.bank.pace(blend) / self.fastest - 1)
             score = similarity - self.pace_weight * slower
             self.scored[key] = _Scored(blend, match.formant_warp, similarity, score)
@@ -290,10 +226,12 @@ def build_profiles(
     cache: ArtifactCache,
     policy: SearchPolicy = SearchPolicy(),
     progress: ProgressSink = NO_PROGRESS,
+    store: ArtifactCache | None = None,
 ) -> dict[str, VoiceProfile]:
-    """One profile per speaker with lines, cached by content (source, spans, engines)."""
+    """One profile per speaker with lines, cached by content (source, spans, engines).
+    `store`: where the shipped voices' reference takes are kept across dubs (VoiceBank)."""
     speakers = list(dict.fromkeys(line.speaker_id for line in lines))
-    bank = VoiceBank(tts, cache)
+    bank = VoiceBank(tts, cache, store)
     profiles: dict[str, VoiceProfile] = {}
     for done, speaker in enumerate(speakers):
         spans = reference_spans(

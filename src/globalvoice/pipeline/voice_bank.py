@@ -1,0 +1,154 @@
+"""The voice bank: candidate voices reading the same reference sentences, each take with its
+voice statistics and its WORLD analysis, read once and shared by every speaker of a dub.
+
+A shipped voice's take depends only on the TTS engine, so it is kept per process and, given a
+durable store, across dubs; a blend is made for one speaker and kept with the dub's artifacts.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from globalvoice.domain.artifacts import derive_key
+from globalvoice.domain.audio import Pcm
+from globalvoice.domain.voices import VoiceBlend
+from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.media.pcm import resample
+from globalvoice.media.voice_dsp import VoiceStats, WorldAnalysis, analyse, voice_stats
+from globalvoice.pipeline.ingest import SPEECH_RATE_HZ
+from globalvoice.storage.cache import ArtifactCache
+
+__all__ = ["PACE_TEXTS", "REFERENCE_LANGUAGE", "REFERENCE_TEXTS", "VOICE_BANK_VERSION", "VoiceBank"]
+
+VOICE_BANK_VERSION = 1
+REFERENCE_TEXTS = (
+    "The quick brown fox jumps over the lazy dog, and then it runs back into the quiet forest.",
+    "Please remember to save your work before you close the application.",
+)
+REFERENCE_LANGUAGE = "en"
+# A voice's pace: how long it takes to say one sentence in each language it speaks (predicted,
+# not synthesized). Every extra second must be squeezed into the speaker's slots: Kokoro's
+# jf_gongitsune needs 25 % longer than jf_alpha in Spanish, and lines pushed to the tempo cap
+# lose words.
+PACE_TEXTS = {
+    "en": "Our team spent three months testing the new engine in the mountains.",
+    "es": "Nuestro equipo pasó tres meses probando el nuevo motor en las montañas.",
+    "fr": "Notre équipe a passé trois mois à tester le nouveau moteur dans les montagnes.",
+    "it": "La nostra squadra ha passato tre mesi a provare il nuovo motore in montagna.",
+    "pt": "A nossa equipe passou três meses testando o novo motor nas montanhas.",
+}
+
+
+# Reference takes by derivation key, shared by every VoiceBank of the process: they depend only
+# on the TTS engine and the voice, so a worker (or a test session) reads them once even when its
+# artifact cache is fresh or disabled. Shipped voices only: a blend belongs to one speaker.
+_SHARED_TAKES: dict[str, "_Take"] = {}
+_SHARED_TAKES_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Take:
+    pcm: Pcm  # the reference sentences in the voice, at the TTS's rate
+    stats: VoiceStats
+    scoring: WorldAnalysis | None  # its WORLD analysis at the embedder's 16 kHz
+
+
+class VoiceBank:
+    """Reference takes of candidate voices, read once and shared by every speaker.
+
+    `cache`: the dub's artifact cache; `store`: a durable one for the shipped voices' takes,
+    which depend only on the TTS engine (derived model data, kept even when the artifact cache
+    is off)."""
+
+    def __init__(
+        self,
+        tts: Synthesizer,
+        cache: ArtifactCache | None = None,
+        store: ArtifactCache | None = None,
+    ) -> None:
+        self.tts = tts
+        self._cache, self._store = cache, store
+        self._takes: dict[str, _Take] = {}
+        self._paces: dict[str, int] = {}
+
+    def pace(self, blend: VoiceBlend) -> int:
+        """Predicted ms to say `PACE_TEXTS` in every language the TTS speaks."""
+        spec = blend.spec
+        if spec not in self._paces:
+            spoken = [lang for lang in self.tts.languages() if lang in PACE_TEXTS]
+            self._paces[spec] = sum(
+                self.tts.estimate_ms(PACE_TEXTS[lang], voice=spec, language=lang) for lang in spoken
+            )
+        return max(1, self._paces[spec])
+
+    def take(self, blend: VoiceBlend) -> tuple[Pcm, VoiceStats]:
+        found = self._take(blend)
+        return found.pcm, found.stats
+
+    def scoring_analysis(self, blend: VoiceBlend) -> WorldAnalysis | None:
+        """The take's WORLD analysis at 16 kHz: the search re-synthesizes it under each match
+        it scores (the embedder hears 16 kHz, so nothing above 8 kHz is lost to the score)."""
+        return self._take(blend).scoring
+
+    def _take(self, blend: VoiceBlend) -> _Take:
+        spec = blend.spec
+        if spec not in self._takes:
+            self._takes[spec] = self._read(spec)
+        return self._takes[spec]
+
+    def _read(self, spec: str) -> _Take:
+        key = derive_key(
+            "voice_reference",
+            VOICE_BANK_VERSION,
+            texts=list(REFERENCE_TEXTS),
+            language=REFERENCE_LANGUAGE,
+            voice=spec,
+            engine=self.tts.info.fingerprint,
+        )
+        shared = _SHARED_TAKES.get(key)
+        if shared is not None:
+            return shared
+        shipped = spec in self.tts.voices()
+        places = (self._store, self._cache) if shipped else (self._cache,)  # a blend: the dub's
+        caches = [c for c in places if c is not None]
+        pcm, stats, missed = None, None, []
+        for cache in caches:
+            pcm, found = cache.get_pcm(key), cache.get_json(key)
+            if pcm is not None:
+                stats = None if found is None else _stats_from(found)
+                break
+            missed.append(cache)
+        if pcm is None:
+            parts = [
+                self.tts.synthesize(text, voice=spec, language=REFERENCE_LANGUAGE)
+                for text in REFERENCE_TEXTS
+            ]
+            samples = np.concatenate([p.samples for p in parts]).astype(np.float32)
+            pcm = Pcm(samples=samples, rate_hz=parts[0].rate_hz)
+        stats = stats or voice_stats(pcm)
+        for cache in missed:
+            cache.put_pcm(key, pcm)
+            cache.put_json(key, dataclasses.asdict(stats))
+        read = _Take(pcm, stats, analyse(_at_16k(pcm)))
+        if shipped and len(_SHARED_TAKES) < _SHARED_TAKES_MAX:
+            _SHARED_TAKES[key] = read
+        return read
+
+
+def _stats_from(record: dict[str, Any]) -> VoiceStats:
+    return VoiceStats(
+        log_f0_mean=float(record["log_f0_mean"]),
+        log_f0_std=float(record["log_f0_std"]),
+        formants_hz=(
+            float(record["formants_hz"][0]),
+            float(record["formants_hz"][1]),
+            float(record["formants_hz"][2]),
+        ),
+        envelope_db=tuple(float(x) for x in record["envelope_db"]),
+    )
+
+
+def _at_16k(pcm: Pcm) -> Pcm:
+    return pcm if pcm.rate_hz == SPEECH_RATE_HZ else resample(pcm, SPEECH_RATE_HZ)
