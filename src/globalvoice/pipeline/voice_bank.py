@@ -6,6 +6,8 @@ durable store, across dubs; a blend is made for one speaker and kept with the du
 """
 
 import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +94,14 @@ class VoiceBank:
         it scores (the embedder hears 16 kHz, so nothing above 8 kHz is lost to the score)."""
         return self._take(blend).scoring
 
+    def prepare(self, blends: Sequence[VoiceBlend]) -> None:
+        """Read the takes of `blends` not read yet, `tts.parallel_lines` at once (their WORLD
+        analyses dominate once the takes are stored)."""
+        missing = list(dict.fromkeys(b.spec for b in blends if b.spec not in self._takes))
+        workers = max(1, min(self.tts.parallel_lines, len(missing)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voice-bank") as pool:
+            self._takes.update(zip(missing, pool.map(self._read, missing), strict=True))
+
     def _take(self, blend: VoiceBlend) -> _Take:
         spec = blend.spec
         if spec not in self._takes:
@@ -121,10 +131,16 @@ class VoiceBank:
                 break
             missed.append(cache)
         if pcm is None:
-            parts = [
-                self.tts.synthesize(text, voice=spec, language=REFERENCE_LANGUAGE)
-                for text in REFERENCE_TEXTS
-            ]
+            workers = max(1, min(self.tts.parallel_lines, len(REFERENCE_TEXTS)))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voice-bank") as pool:
+                parts = list(
+                    pool.map(
+                        lambda text: self.tts.synthesize(
+                            text, voice=spec, language=REFERENCE_LANGUAGE
+                        ),
+                        REFERENCE_TEXTS,
+                    )
+                )
             samples = np.concatenate([p.samples for p in parts]).astype(np.float32)
             pcm = Pcm(samples=samples, rate_hz=parts[0].rate_hz)
         stats = stats or voice_stats(pcm)

@@ -12,6 +12,7 @@ speaker; each take's WORLD analysis is made once and re-synthesized under every 
 """
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,7 @@ from globalvoice.domain.audio import Pcm
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.domain.script import Line
 from globalvoice.domain.speakers import Diarization
-from globalvoice.domain.voices import VoiceBlend, VoiceProfile
+from globalvoice.domain.voices import DspMatch, VoiceBlend, VoiceProfile
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pcm import resample
@@ -128,20 +129,34 @@ class _Search:
         self.pace_weight = pace_weight
         self.fastest = min(bank.pace(VoiceBlend.single(n)) for n in bank.tts.voices())
 
-    def score(self, blend: VoiceBlend, warp: float | None) -> _Scored:
-        take, stats = self.bank.take(blend)
-        match = fit_match(self.stats, stats, warp=warp)
-        key = (blend.spec, match.formant_warp)
-        if key not in self.scored:
-            analysis = self.bank.scoring_analysis(blend)
-            matched = (
-                apply_match(take, match) if analysis is None else resynthesize(analysis, match)
-            )
-            similarity = float(self.target @ embed_voice(matched, self.embedder))
+    def score(self, candidates: Sequence[tuple[VoiceBlend, float | None]]) -> None:
+        """Score each (voice, warp) not scored yet; `tts.parallel_lines` at once (the WORLD
+        re-synthesis and the embedder release the GIL). Takes and paces are read first, in
+        this thread: the bank is not shared across threads."""
+        todo: dict[tuple[str, float], tuple[VoiceBlend, DspMatch]] = {}
+        self.bank.prepare([blend for blend, _ in candidates])
+        for blend, warp in candidates:
+            _, stats = self.bank.take(blend)
+            self.bank.pace(blend)
+            match = fit_match(self.stats, stats, warp=warp)
+            key = (blend.spec, match.formant_warp)
+            if key not in self.scored:
+                todo[key] = (blend, match)
+        jobs = list(todo.items())
+        workers = max(1, min(self.bank.tts.parallel_lines, len(jobs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voice-search") as pool:
+            similarities = list(pool.map(lambda job: self._similarity(*job[1]), jobs))
+        for (key, (blend, match)), similarity in zip(jobs, similarities, strict=True):
             slower = max(0.0, self.bank.pace(blend) / self.fastest - 1)
             score = similarity - self.pace_weight * slower
             self.scored[key] = _Scored(blend, match.formant_warp, similarity, score)
-        return self.scored[key]
+
+    def _similarity(self, blend: VoiceBlend, match: DspMatch) -> float:
+        analysis = self.bank.scoring_analysis(blend)
+        if analysis is None:
+            take, _ = self.bank.take(blend)
+            return float(self.target @ embed_voice(apply_match(take, match), self.embedder))
+        return float(self.target @ embed_voice(resynthesize(analysis, match), self.embedder))
 
     def best(self, blend: VoiceBlend | None = None) -> _Scored:
         pool = [s for s in self.scored.values() if blend is None or s.blend == blend]
@@ -150,19 +165,13 @@ class _Search:
 
 def _search(search: _Search, policy: SearchPolicy) -> _Scored:
     shipped = [VoiceBlend.single(name) for name in search.bank.tts.voices()]
-    for blend in shipped:
-        search.score(blend, None)
-        search.score(blend, 1.0)
+    search.score([(blend, warp) for blend in shipped for warp in (None, 1.0)])
     ranked = sorted(shipped, key=lambda b: -search.best(b).score)[: policy.top]
-    for blend in ranked:
-        for warp in policy.warps:
-            search.score(blend, warp)
+    search.score([(blend, warp) for blend in ranked for warp in policy.warps])
     pairs = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]][: policy.blends]
     for a, b in pairs:
         mixed = VoiceBlend.of({a.spec: 0.5, b.spec: 0.5})
-        search.score(mixed, None)
-        for parent in (a, b):
-            search.score(mixed, search.best(parent).warp)
+        search.score([(mixed, None), *((mixed, search.best(p).warp) for p in (a, b))])
     return search.best()
 
 
