@@ -238,6 +238,7 @@ def analyse_source(
                     cache=cache,
                     progress=progress,
                     store=voice_store,
+                    languages=targets,
                 )
 
             if library is None:

@@ -83,17 +83,21 @@ class VoiceBank:
         self.tts = tts
         self._cache, self._store = cache, store
         self._takes: dict[str, _Take] = {}
-        self._paces: dict[str, int] = {}
+        self._paces: dict[tuple[str, tuple[str, ...]], int] = {}
 
-    def pace(self, blend: VoiceBlend) -> int:
-        """Predicted ms to say `PACE_TEXTS` in every language the TTS speaks."""
-        spec = blend.spec
-        if spec not in self._paces:
+    def pace(self, blend: VoiceBlend, languages: Sequence[str] = ()) -> int:
+        """Predicted ms to say `PACE_TEXTS` in `languages` (default: every language the TTS
+        speaks that has a pace text)."""
+        spoken = [lang for lang in (languages or self.tts.languages()) if lang in PACE_TEXTS]
+        if not spoken:
             spoken = [lang for lang in self.tts.languages() if lang in PACE_TEXTS]
-            self._paces[spec] = sum(
-                self.tts.estimate_ms(PACE_TEXTS[lang], voice=spec, language=lang) for lang in spoken
+        key = (blend.spec, tuple(spoken))
+        if key not in self._paces:
+            self._paces[key] = sum(
+                self.tts.estimate_ms(PACE_TEXTS[lang], voice=blend.spec, language=lang)
+                for lang in spoken
             )
-        return max(1, self._paces[spec])
+        return max(1, self._paces[key])
 
     def take(self, blend: VoiceBlend) -> tuple[Pcm, VoiceStats]:
         found = self._take(blend)
