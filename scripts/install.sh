@@ -20,4 +20,7 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[embedded,service,dev]"
+# The shipped voices' reference takes (the voice search compares every speaker to them): made
+# once here rather than inside the first dub. Skipped when already there.
+.venv/bin/globalvoice prepare
 echo "GlobalVoice installed: run .venv/bin/globalvoice doctor"

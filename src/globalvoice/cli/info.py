@@ -2,6 +2,7 @@
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -9,7 +10,11 @@ from rich.table import Table
 from globalvoice.config.settings import Settings
 from globalvoice.domain.errors import GlobalVoiceError
 from globalvoice.domain.language import language_name
+from globalvoice.domain.voices import VoiceBlend
 from globalvoice.engines import registry
+
+if TYPE_CHECKING:
+    from globalvoice.pipeline.voice_bank import VoiceBank
 
 __all__ = ["run_doctor", "show_languages"]
 
@@ -71,6 +76,7 @@ def run_doctor(console: Console) -> bool:
     check("speech-to-text", lambda: registry.build_stt(settings).info.model_id)
     check("translation", lambda: _describe_mt(settings))
     check("voices", lambda: registry.build_tts(settings).info.model_id)
+    check("voice bank", lambda: _describe_bank(settings))
     if settings.mt.kind == "mt.embedded" and shutil.which("apertium") is None:
         is_ok = False
         console.print(
@@ -86,6 +92,32 @@ def run_doctor(console: Console) -> bool:
     else:
         console.print(f"[green]ok[/]   disk: {free / 1024**3:.1f} GiB free at {cache}")
     return is_ok
+
+
+def _voice_bank(settings: Settings) -> "VoiceBank":
+    from globalvoice.cli.dub import voice_store
+    from globalvoice.pipeline.voice_bank import VoiceBank
+
+    return VoiceBank(registry.build_tts(settings), None, voice_store(settings))
+
+
+def _describe_bank(settings: Settings) -> str:
+    bank = _voice_bank(settings)
+    ready, total = bank.stored(), len(bank.tts.voices())
+    if ready == total:
+        return f"{ready}/{total} shipped voices' reference takes ready"
+    return (
+        f"{ready}/{total} shipped voices' reference takes ready; the first dub with voice "
+        "matching makes the rest, or run `globalvoice prepare`"
+    )
+
+
+def run_prepare(console: Console) -> None:
+    """Make what the first dub would otherwise make: the voice bank's reference takes."""
+    bank = _voice_bank(Settings())
+    with console.status("Reading the shipped voices' reference sentences..."):
+        bank.prepare([VoiceBlend.single(name) for name in bank.tts.voices()])
+    console.print(f"[green]ok[/]   voice bank: {bank.stored()}/{len(bank.tts.voices())} ready")
 
 
 def _describe_mt(settings: Settings) -> str:

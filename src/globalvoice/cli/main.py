@@ -114,6 +114,14 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def prepare() -> None:
+    """Prepare what the first dub would otherwise spend time on (the voice bank)."""
+    from globalvoice.cli.info import run_prepare
+
+    run_prepare(console)
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for the service.")
 app.add_typer(keys_app, name="keys")
 from globalvoice.cli.voices import voices_app  # noqa: E402

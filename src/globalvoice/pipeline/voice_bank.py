@@ -123,8 +123,14 @@ class VoiceBank:
             self._takes[spec] = self._read(spec)
         return self._takes[spec]
 
-    def _read(self, spec: str) -> _Take:
-        key = derive_key(
+    def stored(self) -> int:
+        """How many shipped voices' takes the durable store holds (none without a store)."""
+        if self._store is None:
+            return 0
+        return sum(self._store.get_pcm(self._key(name)) is not None for name in self.tts.voices())
+
+    def _key(self, spec: str) -> str:
+        return derive_key(
             "voice_reference",
             VOICE_BANK_VERSION,
             texts=list(REFERENCE_TEXTS),
@@ -132,6 +138,9 @@ class VoiceBank:
             voice=spec,
             engine=self.tts.info.fingerprint,
         )
+
+    def _read(self, spec: str) -> _Take:
+        key = self._key(spec)
         shared = _SHARED_TAKES.get(key)
         if shared is not None:
             return shared
