@@ -25,6 +25,22 @@ _BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
 _WINDOW_S = 30
 _SURE = 0.8
 _MIN_WINDOW_S = 10  # a shorter last window is too little audio to identify a language alone
+_CHUNK_S = 300
+
+
+def _chunks(lengths: Sequence[int], limit: int) -> list[tuple[int, int]]:
+    """(start, end) sample offsets of the glued speech spans of `lengths` in pieces of at most
+    `limit` samples, cut only where two spans join (a longer span is a piece of its own)."""
+    pieces: list[tuple[int, int]] = []
+    start = end = 0
+    for length in lengths:
+        if end > start and end + length - start > limit:
+            pieces.append((start, end))
+            start = end
+        end += length
+    if end > start:
+        pieces.append((start, end))
+    return pieces
 
 
 def shipped_whisper_base(cache_dir: Path) -> Path:
@@ -120,34 +136,39 @@ class FasterWhisperSTT:
         if not speech:
             return Transcript(language=language or "und", language_probability=0.0, segments=())
         time_map = TimeMap.of(speech)
-        glued = np.concatenate([audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech])
+        parts = [audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech]
+        glued = np.concatenate(parts)
         window_languages = self._window_languages(glued, language, multilingual, prefer_languages)
         file_language = language or max(
             set(window_languages), key=lambda lang: window_languages.count(lang)
         )
         is_mixed = len(set(window_languages)) > 1
-        segments_iter, info = self._model.transcribe(
-            glued,
-            language=None if is_mixed else file_language,
-            multilingual=is_mixed,
-            beam_size=self._config.beam_size,
-            word_timestamps=True,
-            vad_filter=False,
-            condition_on_previous_text=False,
-        )
         total_ms = round(len(glued) / 16)
         segments = []
-        for raw in segments_iter:
-            segments.append(self._segment(raw, time_map, window_languages, file_language))
-            progress(
-                StageProgress(
-                    stage="transcribe", done=min(total_ms, round(raw.end * 1000)), total=total_ms
-                )
+        probability = 0.0
+        for start, end in _chunks([len(part) for part in parts], _CHUNK_S * 16_000):
+            # Whisper computes the whole input's spectrogram at once (+1.2 GB for 30 min): long
+            # inputs go in chunks cut where two speech spans join, so memory stays flat
+            segments_iter, info = self._model.transcribe(
+                glued[start:end],
+                language=None if is_mixed else file_language,
+                multilingual=is_mixed,
+                beam_size=self._config.beam_size,
+                word_timestamps=True,
+                vad_filter=False,
+                condition_on_previous_text=False,
             )
+            probability = probability or float(info.language_probability)
+            for raw in segments_iter:
+                segments.append(
+                    self._segment(raw, start / 16_000, time_map, window_languages, file_language)
+                )
+                done = min(total_ms, round(start / 16 + raw.end * 1000))
+                progress(StageProgress(stage="transcribe", done=done, total=total_ms))
         progress(StageProgress(stage="transcribe", done=total_ms, total=total_ms))
         return Transcript(
             language=file_language,
-            language_probability=float(info.language_probability),
+            language_probability=probability,
             segments=tuple(s for s in segments if s.text),
         )
 
@@ -179,24 +200,31 @@ class FasterWhisperSTT:
 
     @staticmethod
     def _segment(
-        raw: Any, time_map: TimeMap, window_languages: list[str], file_language: str
+        raw: Any,
+        offset_s: float,
+        time_map: TimeMap,
+        window_languages: list[str],
+        file_language: str,
     ) -> TranscriptSegment:
-        middle_s = (raw.start + raw.end) / 2
+        """A Whisper segment of the chunk starting `offset_s` into the glued speech."""
+        middle_s = offset_s + (raw.start + raw.end) / 2
         index = min(len(window_languages) - 1, int(middle_s // _WINDOW_S))
+
+        def glued_ms(seconds: float) -> int:
+            return round((offset_s + seconds) * 1000)
+
         words = tuple(
             Word(
-                start_ms=time_map.to_source(round(w.start * 1000)),
-                end_ms=time_map.to_source(round(w.end * 1000), is_end=True),
+                start_ms=time_map.to_source(glued_ms(w.start)),
+                end_ms=time_map.to_source(glued_ms(w.end), is_end=True),
                 text=w.word,
                 probability=float(w.probability),
             )
             for w in (raw.words or ())
             if w.word.strip()
         )
-        start_ms = words[0].start_ms if words else time_map.to_source(round(raw.start * 1000))
-        end_ms = (
-            words[-1].end_ms if words else time_map.to_source(round(raw.end * 1000), is_end=True)
-        )
+        start_ms = words[0].start_ms if words else time_map.to_source(glued_ms(raw.start))
+        end_ms = words[-1].end_ms if words else time_map.to_source(glued_ms(raw.end), is_end=True)
         return TranscriptSegment(
             start_ms=start_ms,
             end_ms=max(end_ms, start_ms + 1),
