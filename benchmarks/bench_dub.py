@@ -188,6 +188,9 @@ def _stages(manifest: dict[str, Any]) -> dict[str, dict[str, float]]:
 def run_child(
     input_path: Path, target: str, result_path: Path, cache_dir: Path | None = None
 ) -> None:
+    from globalvoice.cli.process import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as the CLI does at start-up
     with RssSampler() as sampler:
         start_wall, start_cpu = time.perf_counter(), _cpu_s()
         from globalvoice.cli.dub import build_engines

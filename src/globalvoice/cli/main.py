@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from globalvoice.cli.process import limit_malloc_arenas
 from globalvoice.domain.errors import ConfigError, GlobalVoiceError, RetryableError
 from globalvoice.domain.language import normalize_language
 
@@ -190,6 +191,7 @@ def keys_create(
 def run() -> None:
     """Console entry point: translate GlobalVoice errors into one line and an exit code."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    limit_malloc_arenas()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("phonemizer").setLevel(logging.ERROR)  # per-line word-count chatter
     try:
