@@ -142,6 +142,32 @@ def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
     assert not list(out.glob(".globalvoice-work-*"))
 
 
+def test_cli_console_has_no_library_chatter(lj_minute: Path, tmp_path: Path) -> None:
+    """Kokoro's phonemizer warns on every Portuguese line whose word count changes; the CLI's
+    console shows progress and the summary only (2 such warnings on this input before)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from globalvoice.cli.main import run; run()",
+            "dub",
+            str(lj_minute),
+            "--to",
+            "pt",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-cache",
+            "--no-library",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
+
+
 def test_grid_clip_is_dubbed_and_reencoded_to_h264(
     media: Path, tmp_path: Path, engines: DubEngines, settings: Settings
 ) -> None:

@@ -193,7 +193,9 @@ def run() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     limit_malloc_arenas()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("phonemizer").setLevel(logging.ERROR)  # per-line word-count chatter
+    # phonemizer re-levels its logger to WARNING on every call (per-line word-count chatter);
+    # it keeps its own quiet handler, so only the propagation to ours has to stop
+    logging.getLogger("phonemizer").propagate = False
     try:
         app(standalone_mode=False)
     except GlobalVoiceError as err:
