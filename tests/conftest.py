@@ -6,6 +6,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,9 +18,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The CLI's voice library and service data live in data_dir: tests never touch the user's own
 # (~/.local/share/globalvoice), and no test sees voices another run left behind.
 os.environ.setdefault("GV_SERVICE__DATA_DIR", tempfile.mkdtemp(prefix="globalvoice-test-data-"))
-# Voice matching (on by default in the product) searches a voice per speaker: ~2 CPU-minutes per
-# speaker on a 2-core CI machine without AVX-512, plus ~2.4 once per process for the shipped
-# voices' reference takes when the cache is cold. Tests of other stages (CLI, service, faults)
+# Voice matching (on by default in the product) searches a voice per speaker: ~6 CPU-s per
+# speaker on a 2-core AMD EPYC with AVX-512, 4-10x more without it (the voice bank itself is made
+# once by install.sh's `globalvoice prepare`). Tests of other stages (CLI, service, faults)
 # dub without it, in this process and in the worker processes they start; the voice tests
 # (test_voice_*.py) turn it back on with `voice_matching_on`.
 os.environ.setdefault("GV_PIPELINE__VOICE_MATCHING", "false")
@@ -30,6 +31,36 @@ MEDIA = Path(os.environ.get("GV_SHARED_MEDIA", REPO.parent / "shared" / "media")
 
 def ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *args], check=True)
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess[str]:
+    """The real `globalvoice` CLI in a child process (`env` added to this one's environment);
+    its console writes to stderr."""
+    return subprocess.run(
+        [sys.executable, "-c", "from globalvoice.cli.main import run; run()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class CountingTts:
+    """A real synthesizer that records the texts it is asked to speak."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def synthesize(self, text: str, **kwargs: Any) -> Any:
+        self.texts.append(text)
+        return self.inner.synthesize(text, **kwargs)
 
 
 def video_from_audio(audio: Path, out: Path, *, size: str = "320x240") -> Path:
@@ -145,7 +176,7 @@ def postgres_url() -> Iterator[str]:
 # The service packages are imported lazily, so the tests of the CLI need no service extras.
 
 from dataclasses import dataclass  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient

@@ -3,22 +3,11 @@
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ffmpeg, video_from_audio
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from globalvoice.cli.main import run; run()", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+from tests.conftest import ffmpeg, run_cli, video_from_audio
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], code: str, out: Path) -> None:

@@ -1,8 +1,6 @@
 """End to end on real media with the real embedded engines: outputs, timing, loudness, words."""
 
 import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from globalvoice.media.probe import probe_media
 from globalvoice.pipeline.local import DubEngines, DubRequest, run_local
 from globalvoice.pipeline.transcribe import detect_speech, transcribe_speech
 from globalvoice.storage.cache import ArtifactCache
-from tests.conftest import concat_audio, video_from_audio
+from tests.conftest import CountingTts, concat_audio, run_cli, video_from_audio
 from tests.quality import wer
 
 pytestmark = pytest.mark.slow
@@ -110,25 +108,10 @@ def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     glossary = tmp_path / "terms.csv"  # "country" is "país" in both languages without it
     glossary.write_text("term,translation,target_language\ncountry,nación,es\n", encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from globalvoice.cli.main import run; run()",
-            "dub",
-            str(video),
-            "--to",
-            "es,pt",
-            "--out",
-            str(out),
-            "--glossary",
-            str(glossary),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        "dub", str(video), "--to", "es,pt", "--out", str(out), "--glossary", str(glossary),
         timeout=600,
-        check=False,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     check_outputs(manifest, out, ["es", "pt"], has_video=True)
@@ -145,25 +128,10 @@ def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
 def test_cli_console_has_no_library_chatter(lj_minute: Path, tmp_path: Path) -> None:
     """Kokoro's phonemizer warns on every Portuguese line whose word count changes; the CLI's
     console shows progress and the summary only (2 such warnings on this input before)."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from globalvoice.cli.main import run; run()",
-            "dub",
-            str(lj_minute),
-            "--to",
-            "pt",
-            "--out",
-            str(tmp_path / "out"),
-            "--no-cache",
-            "--no-library",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_cli(
+        "dub", str(lj_minute), "--to", "pt", "--out", str(tmp_path / "out"), "--no-cache",
+        "--no-library", timeout=600,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stderr, result.stderr
 
@@ -271,22 +239,9 @@ def test_minute_of_english_timing_loudness_and_intelligibility(
 def test_unchanged_input_is_not_recomputed(
     media: Path, tmp_path: Path, engines: DubEngines, settings: Settings
 ) -> None:
-    calls: list[str] = []
-
-    class CountingTts:
-        def __init__(self, inner: Any) -> None:
-            self._inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._inner, name)
-
-        def synthesize(self, text: str, **kwargs: Any) -> Any:
-            calls.append(text)
-            return self._inner.synthesize(text, **kwargs)
-
-    counting = DubEngines(
-        vad=engines.vad, stt=engines.stt, mt=engines.mt, tts=CountingTts(engines.tts)
-    )  # type: ignore[arg-type]
+    counting_tts = CountingTts(engines.tts)
+    calls = counting_tts.texts
+    counting = DubEngines(vad=engines.vad, stt=engines.stt, mt=engines.mt, tts=counting_tts)
     cache = ArtifactCache.local(tmp_path / "cache")
     first = dub(media / "speech" / "jfk.flac", ["es"], tmp_path / "a", counting, settings, cache)
     assert calls, "first run synthesized nothing"

@@ -4,7 +4,6 @@ Kokoro blends (real media and the real TTS; no mocks)."""
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -26,6 +25,7 @@ from globalvoice.pipeline.references import ReferencePolicy, reference_spans
 from globalvoice.pipeline.voice_bank import VoiceBank
 from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
+from tests.conftest import CountingTts
 
 FLAT = DspMatch(
     voice_f0_hz=200.0,
@@ -169,20 +169,6 @@ def test_dsp_keeps_length_and_level_and_moves_pitch(media: Path) -> None:
     assert analyse(Pcm(samples=np.zeros(100, dtype=np.float32), rate_hz=24_000)) is None
 
 
-class CountingVoice:
-    """The real TTS, counting its syntheses."""
-
-    def __init__(self, tts: Synthesizer) -> None:
-        self.tts, self.calls = tts, 0
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.tts, name)
-
-    def synthesize(self, text: str, **kwargs: Any) -> Pcm:
-        self.calls += 1
-        return self.tts.synthesize(text, **kwargs)
-
-
 def test_voice_bank_keeps_shipped_takes_in_its_store_not_blends(
     tts: Synthesizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,16 +177,16 @@ def test_voice_bank_keeps_shipped_takes_in_its_store_not_blends(
     monkeypatch.setattr(voice_bank, "_SHARED_TAKES", {})
     store = ArtifactCache(LocalBlobStore(tmp_path), prefix="voice-bank/")
     shipped, blend = VoiceBlend.single("jm_kumo"), VoiceBlend.of({"jm_kumo": 1, "jf_alpha": 1})
-    first = CountingVoice(tts)
-    bank = VoiceBank(first, None, store)  # type: ignore[arg-type]
+    first = CountingTts(tts)
+    bank = VoiceBank(first, None, store)
     take, stats = bank.take(shipped)
     bank.take(blend)
-    assert first.calls == 2 * len(voice_bank.REFERENCE_TEXTS)
+    assert len(first.texts) == 2 * len(voice_bank.REFERENCE_TEXTS)
     assert len(list((tmp_path / "voice-bank").rglob("*.npz"))) == 1  # the shipped voice only
     monkeypatch.setattr(voice_bank, "_SHARED_TAKES", {})
-    second = CountingVoice(tts)
-    again, again_stats = VoiceBank(second, None, store).take(shipped)  # type: ignore[arg-type]
-    assert second.calls == 0 and again_stats == stats
+    second = CountingTts(tts)
+    again, again_stats = VoiceBank(second, None, store).take(shipped)
+    assert second.texts == [] and again_stats == stats
     assert np.array_equal(again.samples, take.samples)
 
 
