@@ -98,10 +98,13 @@ def build_input(minutes: float, work: Path) -> Path:
 
 
 class RssSampler:
-    """Peak VmRSS from /proc/self/status, sampled every 50 ms on a daemon thread."""
+    """Peak VmRSS from /proc/self/status, sampled every 50 ms on a daemon thread; also the
+    peak while each pipeline stage ran (`stage`, set by `watch_stages`)."""
 
     def __init__(self) -> None:
         self.peak_kib = 0
+        self.stage = "load"
+        self.stage_peaks_kib: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -114,8 +117,27 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_kib = max(self.peak_kib, self._rss_kib())
+            rss, stage = self._rss_kib(), self.stage
+            self.peak_kib = max(self.peak_kib, rss)
+            self.stage_peaks_kib[stage] = max(self.stage_peaks_kib.get(stage, 0), rss)
             self._stop.wait(SAMPLE_PERIOD_S)
+
+    def watch_stages(self) -> None:
+        """Label samples with the stage StageClock is timing (between stages: the last one)."""
+        from contextlib import contextmanager
+
+        from globalvoice.pipeline.timing import StageClock
+
+        timed = StageClock.stage
+        sampler = self
+
+        @contextmanager
+        def stage(clock: StageClock, name: str, language: str | None = None) -> Any:
+            sampler.stage = name
+            with timed(clock, name, language):
+                yield
+
+        StageClock.stage = stage  # type: ignore[method-assign]
 
     def __enter__(self) -> "RssSampler":
         self._thread.start()
@@ -192,6 +214,7 @@ def run_child(
 
     limit_malloc_arenas()  # as the CLI does at start-up
     with RssSampler() as sampler:
+        sampler.watch_stages()
         start_wall, start_cpu = time.perf_counter(), _cpu_s()
         from globalvoice.cli.dub import build_engines
         from globalvoice.config.settings import Settings
@@ -229,6 +252,9 @@ def run_child(
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_rss_sampled_mib": round(sampler.peak_kib / 1024, 1),
         "rss_after_load_mib": round(rss_after_load_mib, 1),
+        "peak_rss_by_stage_mib": {
+            name: round(kib / 1024, 1) for name, kib in sampler.stage_peaks_kib.items()
+        },
         **_fit_stats(manifest, target),
         "engines": manifest["engines"],
         "engine_fingerprints": fingerprints,

@@ -264,28 +264,31 @@ def test_render_records_the_chain_speaks_the_retranslation_and_caches_both(
                 policy=POLICY,
                 media_end_ms=6000,
                 cache=cache,  # type: ignore[arg-type]
+                on_take=lambda take: None,
             )
         )
     first, again = renders
     assert tts.calls == []  # nothing recomputed: every take came from the cache
     spoken = first[0]
     assert spoken.translated.text == "c" * 19 and spoken.translated.chosen == 2
-    assert spoken.take is not None and spoken.take.retranslated_to == 2 and spoken.take.fits
+    assert spoken.placement is not None and spoken.placement.fits
+    assert spoken.placement.retranslated_to == 2
     # "e" * 25 (1500 ms) would still be over the cap in L2's 1020 ms: the sentence's second
     # candidate is skipped for its third, in both of its lines, recorded as a re-translation
     for render, text in zip(first[1:3], ("h" * 10, "i" * 12), strict=True):
         assert render.translated.text == text and render.translated.chosen == 2
-        assert render.take is not None and render.take.fits and render.take.tempo == 1.0
-        assert [s.label for s in render.take.steps] == ["candidate:0", "retranslate:2"]
+        assert render.placement is not None and render.placement.fits
+        assert render.placement.tempo == 1.0
+        assert [s.label for s in render.placement.steps] == ["candidate:0", "retranslate:2"]
     assert [r.translated.text for r in first[3:]] == ["m" * 10, "o" * 10]
-    assert all(r.take is not None and r.take.retranslated_to is None for r in first[3:])
+    assert all(r.placement is not None and r.placement.retranslated_to is None for r in first[3:])
     for one, two in zip(first, again, strict=True):
         assert one.translated == two.translated
-        assert one.take is not None and two.take is not None
-        assert (one.take.steps, one.take.borrowed_ms, one.take.tempo) == (
-            two.take.steps,
-            two.take.borrowed_ms,
-            two.take.tempo,
+        assert one.placement is not None and two.placement is not None
+        assert (one.placement.steps, one.placement.borrowed_ms, one.placement.tempo) == (
+            two.placement.steps,
+            two.placement.borrowed_ms,
+            two.placement.tempo,
         )
 
 

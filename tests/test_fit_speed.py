@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from globalvoice.domain.audio import Pcm
-from globalvoice.domain.render import FitOutcome, FitStepKind
+from globalvoice.domain.render import FitOutcome, FitStepKind, FittedTake, Placement
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.pipeline.cast import SpeakerVoice
@@ -172,6 +172,7 @@ def test_parallel_lines_render_the_same_takes_in_order(
     results = []
     for workers in (1, 2):
         counting = Counting(tts, parallel_lines=workers)
+        made: dict[str, FittedTake] = {}
         renders = render_language(
             items,
             voices=voices,
@@ -179,17 +180,24 @@ def test_parallel_lines_render_the_same_takes_in_order(
             policy=POLICY,
             media_end_ms=start,
             cache=ArtifactCache.local(tmp_path / f"cache{workers}"),
+            on_take=lambda take, made=made: made.setdefault(take.line_id, take),
         )
         assert sorted(text for text, _ in counting.calls) == sorted(texts)  # once per line
-        results.append(renders)
-    serial, parallel = results
+        assert sorted(made) == sorted(item.line.id for item in items)  # every take handed on
+        assert [r.placement for r in renders] == [Placement.of(made[i.line.id]) for i in items]
+        results.append((renders, made))
+    (serial, serial_takes), (parallel, parallel_takes) = results
     for one, two, item in zip(serial, parallel, items, strict=True):
         assert one.translated is item and two.translated is item
-        assert one.take is not None and two.take is not None
-        assert one.take.start_ms == item.line.start_ms
-        assert (one.take.tts_speed_permille, one.take.natural_ms, one.take.tempo) == (
-            two.take.tts_speed_permille,
-            two.take.natural_ms,
-            two.take.tempo,
+        assert one.placement is not None and two.placement is not None
+        assert one.placement.start_ms == item.line.start_ms
+        assert (one.placement.tts_speed_permille, one.placement.natural_ms) == (
+            two.placement.tts_speed_permille,
+            two.placement.natural_ms,
         )
-        assert np.allclose(one.take.audio.samples, two.take.audio.samples, atol=1e-4)
+        assert one.placement.tempo == two.placement.tempo
+        assert np.allclose(
+            serial_takes[item.line.id].audio.samples,
+            parallel_takes[item.line.id].audio.samples,
+            atol=1e-4,
+        )

@@ -1,5 +1,6 @@
 """Media helpers on real audio: loudness, time-stretch, the dub track writer, ducking, probing."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from globalvoice.media.loudness import LoudnessMeter
 from globalvoice.media.pcm import decode_audio
 from globalvoice.media.probe import probe_media
 from globalvoice.media.stretch import stretch_to
-from globalvoice.pipeline.mix import MIX_RATE_HZ, duck_envelope, write_dub_track
+from globalvoice.pipeline.mix import MIX_RATE_HZ, DubTrackWriter, duck_envelope, write_dub_track
 from tests.conftest import ffmpeg
 
 
@@ -124,3 +125,35 @@ def test_probe_errors_name_the_problem(tmp_path: Path, media: Path) -> None:
         probe_media(silent_video)
     info = probe_media(media / "video" / "grid" / "bbaf2n.mpg")
     assert (info.video_codec, info.audio_codec, info.width) == ("mpeg1video", "mp2", 360)
+
+
+def test_dub_track_writer_sums_takes_added_in_any_order_and_leaves_no_scratch(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "dub.wav"
+    with DubTrackWriter(path) as track:
+        track.add(_take("c", 400, np.full(10, 0.3)))
+        track.add(_take("b", 130, np.full(40, 0.2)))
+        track.add(_take("a", 100, np.full(50, 0.1)))
+        with pytest.raises(ValueError, match="rate"):
+            other_rate = Pcm(samples=np.ones(5, np.float32), rate_hz=8000)
+            track.add(replace(_take("d", 0, np.ones(5)), audio=other_rate))
+        track.finish(duration_ms=500)
+    written, rate = soundfile.read(str(path), dtype="float32")
+    with_list = tmp_path / "list.wav"
+    write_dub_track(
+        [_take("a", 100, np.full(50, 0.1)), _take("b", 130, np.full(40, 0.2)),
+         _take("c", 400, np.full(10, 0.3))],
+        with_list, duration_ms=500, rate_hz=1000,
+    )  # fmt: skip
+    assert rate == 1000
+    assert np.array_equal(written, soundfile.read(str(with_list), dtype="float32")[0])
+    assert np.allclose(written[130:150], 0.3)  # the overlap sums, whatever the order
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dub.wav", "list.wav"]
+
+
+def test_dub_track_writer_removes_its_scratch_when_the_dub_fails(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), DubTrackWriter(tmp_path / "dub.wav") as track:
+        track.add(_take("a", 0, np.ones(10)))
+        raise RuntimeError("synthesis failed")
+    assert list(tmp_path.iterdir()) == []

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from globalvoice.domain.audio import Pcm
 
-__all__ = ["FitOutcome", "FitStep", "FitStepKind", "FittedTake"]
+__all__ = ["FitOutcome", "FitStep", "FitStepKind", "FittedTake", "Placement"]
 
 
 class FitOutcome(StrEnum):
@@ -78,3 +78,44 @@ class FittedTake:
         """The candidate index spoken instead of the chosen one, when re-translated."""
         found = [s.value for s in self.steps if s.kind is FitStepKind.RETRANSLATE]
         return found[0] if found else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """Where and how a dubbed line was placed: a FittedTake without its audio."""
+
+    line_id: str
+    start_ms: int
+    end_ms: int
+    slot_ms: int
+    natural_ms: int
+    tempo: float
+    tts_speed_permille: int
+    outcome: FitOutcome
+    borrowed_ms: int = 0
+    steps: tuple[FitStep, ...] = ()  # the fitting chain's steps used, in order
+
+    @property
+    def fits(self) -> bool:
+        return self.outcome is not FitOutcome.FLAGGED
+
+    @property
+    def retranslated_to(self) -> int | None:
+        """The candidate index spoken instead of the chosen one, when re-translated."""
+        found = [s.value for s in self.steps if s.kind is FitStepKind.RETRANSLATE]
+        return found[0] if found else None
+
+    @classmethod
+    def of(cls, take: FittedTake) -> "Placement":
+        return cls(
+            line_id=take.line_id,
+            start_ms=take.start_ms,
+            end_ms=take.end_ms,
+            slot_ms=take.slot_ms,
+            natural_ms=take.natural_ms,
+            tempo=take.tempo,
+            tts_speed_permille=take.tts_speed_permille,
+            outcome=take.outcome,
+            borrowed_ms=take.borrowed_ms,
+            steps=take.steps,
+        )

