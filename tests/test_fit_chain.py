@@ -126,7 +126,7 @@ def test_settings_build_the_policy_and_refuse_unknown_steps(
 ) -> None:
     settings = PipelineSettings()
     assert settings.fit.steps == (
-        "candidate", "tts_rate", "borrow", "stretch", "retranslate", "flag"
+        "candidate", "tts_rate", "borrow", "pauses", "stretch", "retranslate", "flag"
     )  # fmt: skip
     policy = FitPolicy.of(settings)
     assert policy == POLICY

@@ -12,6 +12,7 @@ from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import MediaUnreadable, NoAudioTrack, UnsafeMedia
 from globalvoice.domain.render import FitOutcome, FittedTake
 from globalvoice.media.loudness import LoudnessMeter
+from globalvoice.media.pauses import find_pauses, pause_excess_ms, tighten_pauses
 from globalvoice.media.pcm import decode_audio
 from globalvoice.media.probe import probe_media
 from globalvoice.media.stretch import stretch_to
@@ -157,3 +158,22 @@ def test_dub_track_writer_removes_its_scratch_when_the_dub_fails(tmp_path: Path)
         track.add(_take("a", 0, np.ones(10)))
         raise RuntimeError("synthesis failed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pauses_in_real_speech_are_shortened_to_the_floor_and_no_further(media: Path) -> None:
+    samples, rate = soundfile.read(str(media / "speech" / "jfk.flac"), always_2d=True)
+    speech = Pcm(samples=samples.mean(axis=1).astype(np.float32), rate_hz=rate)
+    pauses = find_pauses(speech)
+    assert len(pauses) >= 3  # "And so, my fellow Americans, ask not ..."
+    spare = pause_excess_ms(speech, floor_ms=200)
+    assert spare == sum(max(0, p.duration_ms - 200) for p in pauses) > 300
+    tight, removed = tighten_pauses(speech, remove_ms=300, floor_ms=200)
+    assert 290 <= removed <= 300
+    assert abs(speech.duration_ms - tight.duration_ms - removed) <= 1
+    energy = float(np.sum(speech.samples.astype(np.float64) ** 2))
+    assert float(np.sum(tight.samples.astype(np.float64) ** 2)) == pytest.approx(energy, rel=0.01)
+    jumps = np.abs(np.diff(tight.samples))
+    assert jumps.max() <= np.abs(np.diff(speech.samples)).max() + 1e-6  # no clicks at the cuts
+    _, taken = tighten_pauses(speech, remove_ms=60_000, floor_ms=200)
+    assert taken == pytest.approx(spare, abs=10 * len(pauses))  # never past the floor
+    assert tighten_pauses(speech, remove_ms=0, floor_ms=200) == (speech, 0)

@@ -73,7 +73,7 @@ TtsConfig = Annotated[KokoroConfig, Field(discriminator="kind")]
 SpeakerConfig = Annotated[VoiceFilterEmbedderConfig, Field(discriminator="kind")]
 
 
-FIT_STEPS = ("candidate", "tts_rate", "borrow", "stretch", "retranslate", "flag")
+FIT_STEPS = ("candidate", "tts_rate", "borrow", "pauses", "stretch", "retranslate", "flag")
 
 
 class FitSettings(BaseModel):
@@ -81,11 +81,17 @@ class FitSettings(BaseModel):
 
     steps: tuple[str, ...] = Field(
         default=FIT_STEPS,
-        description="ordered steps: candidate (first, if used), tts_rate, borrow, stretch, "
-        "retranslate, flag (last, always)",
+        description="ordered steps: candidate (first, if used), tts_rate, borrow, pauses, "
+        "stretch, retranslate, flag (last, always)",
     )
     borrow_silence_ms: int = Field(
         default=1500, ge=0, le=10_000, description="most silence after a line its dub may take"
+    )
+    pause_floor_ms: int = Field(
+        default=200,
+        ge=50,
+        le=2000,
+        description="the 'pauses' step shortens the voice's pauses inside a line, none below this",
     )
     comfortable_tempo: float = Field(
         default=1.15,

@@ -21,6 +21,7 @@ class FitStepKind(StrEnum):
     CANDIDATE = "candidate"  # which translation candidate is spoken (chosen before synthesis)
     TTS_RATE = "tts_rate"  # the TTS's own speaking rate, up to the comfortable tempo
     BORROW = "borrow"  # silence after the line, up to the borrow limit
+    PAUSES = "pauses"  # the take's own long pauses shortened, down to a floor, words untouched
     STRETCH = "stretch"  # pitch-preserving time-stretch, the total within the tempo cap
     RETRANSLATE = "retranslate"  # a shorter candidate re-rendered once, when still too long
     FLAG = "flag"  # still too long: placed whole at the cap, flagged for review
@@ -30,7 +31,7 @@ class FitStepKind(StrEnum):
 class FitStep:
     """One step the chain used on a line. `value` by kind: candidate and retranslate: the
     candidate index; tts_rate and stretch: the tempo factor in permille; borrow: milliseconds
-    of silence taken; flag: 0."""
+    of silence taken; pauses: milliseconds taken out of the take's pauses; flag: 0."""
 
     kind: FitStepKind
     value: int = 0
@@ -40,8 +41,8 @@ class FitStep:
         """Human-readable: 'candidate:2', 'tts_rate:1.12', 'borrow:640ms', 'flagged'."""
         if self.kind in (FitStepKind.TTS_RATE, FitStepKind.STRETCH):
             return f"{self.kind.value}:{self.value / 1000:.3g}"
-        if self.kind is FitStepKind.BORROW:
-            return f"borrow:{self.value}ms"
+        if self.kind in (FitStepKind.BORROW, FitStepKind.PAUSES):
+            return f"{self.kind.value}:{self.value}ms"
         if self.kind is FitStepKind.FLAG:
             return "flagged"
         return f"{self.kind.value}:{self.value}"

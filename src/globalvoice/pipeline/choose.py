@@ -4,9 +4,11 @@ The first step of the fitting chain: the voice's own predicted duration (Synthes
 of each candidate, best-scored first, against each of its lines' time budget. In the dub the
 budget is what the chain reaches comfortably (`comfortable_budget`): the line's duration plus
 the silence it may borrow, at the comfortable tempo. The first candidate that fits every line
-is spoken. When none does, the shortest among those close in score to the best is, and the rest
-of the chain (TTS rate, borrowed silence, time-stretch, re-translation) makes up the
-difference.
+is spoken. A sentence over several lines whose plain split (in proportion to the lines'
+durations) leaves one line over its budget is re-cut to the voice's pace first
+(pipeline/balance.py). When no candidate fits, the shortest among those close in score to the
+best is, and the rest of the chain (TTS rate, borrowed silence, time-stretch, re-translation)
+makes up the difference.
 """
 
 from collections.abc import Callable, Sequence
@@ -15,6 +17,7 @@ from dataclasses import dataclass, replace
 from globalvoice.domain.render import FitStepKind
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.pipeline.balance import Shares, balance_shares
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.fit import FitPolicy, borrowable_ms, silence_after_ms
 
@@ -30,6 +33,7 @@ class ChoicePolicy:
 
 DEFAULT_CHOICE = ChoicePolicy()
 ESTIMATE_MARGIN_MS = 100
+BALANCED_NOTE = "split over its lines at the voice's pace"
 
 
 def _groups(translated: Sequence[TranslatedLine]) -> list[list[int]]:
@@ -51,36 +55,54 @@ def choose_fitting(
     for indexes in _groups(translated):
         items = [translated[i] for i in indexes]
         count = min(len(item.alternatives) for item in items)
-        if count <= 1 or not all(item.is_dubbed for item in items):
+        if not all(item.is_dubbed for item in items) or (count <= 1 and len(items) == 1):
             continue
+        voice = voices[items[0].line.speaker_id].synthesis_voice  # a sentence has one speaker
+
+        def estimate(text: str, language: str = items[0].language, voice: str = voice) -> int:
+            return tts.estimate_ms(text, voice=voice, language=language) if text.strip() else 0
+
         budgets = [budget_ms(item.line) for item in items]
-        best_score = items[0].scores[0]
-        estimates: dict[int, int] = {}
+        best_score = items[0].scores[0] if items[0].scores else 0.0
+        tried: dict[int, tuple[Shares, int]] = {}  # candidate -> (shares, total estimate)
         pick = None
-        for k in range(count):
-            if items[0].scores[k] < best_score - policy.score_margin:
+        for k in range(max(1, count)):
+            if items[0].scores and items[0].scores[k] < best_score - policy.score_margin:
                 break
-            each = [
-                tts.estimate_ms(
-                    item.alternatives[k],
-                    voice=voices[item.line.speaker_id].synthesis_voice,
-                    language=item.language,
-                )
-                if item.alternatives[k].strip()
-                else 0
-                for item in items
-            ]
-            estimates[k] = sum(each)
+            shares = tuple(item.alternatives[k] if count else item.text for item in items)
+            each = [estimate(share) for share in shares]
             # Each line is placed at its own start: a candidate fits when every line's share
             # fits that line's budget (spare time in one line does not help its neighbour).
-            if all(e <= b for e, b in zip(each, budgets, strict=True)):
+            fits = all(e <= b for e, b in zip(each, budgets, strict=True))
+            if not fits and len(items) > 1:
+                shares = balance_shares(shares, budgets, estimate)
+                each = [estimate(share) for share in shares]
+                fits = all(e <= b for e, b in zip(each, budgets, strict=True))
+            tried[k] = (shares, sum(each))
+            if fits:
                 pick = k
                 break
         if pick is None:
-            pick = min(estimates, key=lambda k: (estimates[k], k))
-        for i, item in zip(indexes, items, strict=True):
-            chosen[i] = replace(item, text=item.alternatives[pick], chosen=pick)
+            pick = min(tried, key=lambda k: (tried[k][1], k))
+        for position, (i, item) in enumerate(zip(indexes, items, strict=True)):
+            chosen[i] = _with_shares(item, pick, tried, position)
     return tuple(chosen)
+
+
+def _with_shares(
+    item: TranslatedLine, pick: int, tried: dict[int, tuple[Shares, int]], position: int
+) -> TranslatedLine:
+    """`item` speaking candidate `pick`, with every tried candidate's share as re-cut."""
+    if not item.alternatives:  # a single translation (no candidates): its text is the share
+        text = tried[pick][0][position]
+        note = BALANCED_NOTE if text != item.text else item.note
+        return replace(item, text=text, note=note)
+    alternatives = tuple(
+        tried[k][0][position] if k in tried else share for k, share in enumerate(item.alternatives)
+    )
+    text = alternatives[pick]
+    note = BALANCED_NOTE if text != item.alternatives[pick] else item.note
+    return replace(item, text=text, chosen=pick, alternatives=alternatives, note=note)
 
 
 def comfortable_budget(

@@ -2,17 +2,20 @@
 
 The chain (`FitPolicy.steps`, configured in `PipelineSettings.fit`, default in this order):
 the fitting translation candidate (chosen before synthesis, pipeline/choose.py) -> the TTS's own
-rate, up to the comfortable tempo -> borrowed silence after the line, up to a limit -> a
-pitch-preserving time-stretch, the total within the tempo cap -> a shorter re-translation,
-re-rendered once -> flagged for review. Each step runs only while the line is still too long,
-except the re-translation, which also runs when the line fits only past the comfortable tempo
-(a shorter wording read at an easy pace beats the best wording read too fast). A sentence
-spanning several lines is re-translated as a whole (pipeline/render.py), never line by line.
+rate, up to the comfortable tempo -> borrowed silence after the line, up to a limit -> the
+voice's own long pauses shortened to a floor (the words keep their rate; a take the TTS sped up
+is made again slower by what its pauses give) -> a pitch-preserving time-stretch, the total
+within the tempo cap -> a shorter re-translation, re-rendered once -> flagged for review. Each
+step runs only while the line is still too long, except the re-translation, which also runs
+when the line fits only past the comfortable tempo (a shorter wording read at an easy pace
+beats the best wording read too fast). A sentence spanning several lines is re-translated as a
+whole (pipeline/render.py), never line by line.
 
 The duration is predicted before synthesis (`Synthesizer.estimate_ms`), so each line is
-synthesized once, at the speed its plan needs; the voice is matched to its speaker (WORLD DSP,
-length kept to the sample), then Rubber Band brings the take to the planned length. A line that
-still does not fit is placed whole at the cap and flagged; it is never cut or dropped.
+synthesized once (twice when its pauses allow a slower reading), at the speed its plan needs;
+the voice is matched to its speaker (WORLD DSP, length kept to the sample), then Rubber Band
+brings the take to the planned length. A line that still does not fit is placed whole at the
+cap and flagged; it is never cut or dropped.
 """
 
 from collections.abc import Callable, Sequence
@@ -24,6 +27,7 @@ from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTa
 from globalvoice.domain.script import Line
 from globalvoice.domain.voices import DspMatch
 from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.media.pauses import find_pauses, tighten_pauses
 from globalvoice.media.stretch import stretch_to
 from globalvoice.media.voice_dsp import apply_match
 
@@ -49,6 +53,8 @@ ReadingCost = tuple[int, int]  # (total tempo permille, overrun ms): lower reads
 # before Rubber Band brings it back to the planned length: no needless speed-up beyond that.
 SPEED_SLACK_PERMILLE = 10
 DEFAULT_STEPS = tuple(FitStepKind)
+# The 'pauses' step makes a sped-up take again only when that reads it this much slower.
+RESYNTHESIS_MIN_GAIN_PERMILLE = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +66,7 @@ class FitPolicy:
     steps: tuple[FitStepKind, ...] = DEFAULT_STEPS
     borrow_limit_ms: int = 1500
     comfortable_permille: int = 1150
+    pause_floor_ms: int = 200
 
     def uses(self, kind: FitStepKind) -> bool:
         return kind in self.steps
@@ -70,7 +77,7 @@ class FitPolicy:
         order = ",".join(step.value for step in self.steps)
         return (
             f"{order}|borrow={self.borrow_limit_ms}|comfortable={self.comfortable_permille}"
-            f"|cap={self.max_tempo_permille}"
+            f"|cap={self.max_tempo_permille}|pause_floor={self.pause_floor_ms}"
         )
 
     @classmethod
@@ -82,6 +89,7 @@ class FitPolicy:
             steps=tuple(FitStepKind(step) for step in settings.fit.steps),
             borrow_limit_ms=settings.fit.borrow_silence_ms,
             comfortable_permille=min(cap, round(settings.fit.comfortable_tempo * 1000)),
+            pause_floor_ms=settings.fit.pause_floor_ms,
         )
 
 
@@ -302,15 +310,26 @@ def fit_take(
     speed = 1000
     if plan.take_ms < natural_estimate:
         speed = choose_speed(target_ms=plan.take_ms, estimate_ms=estimate)
-    audio = tts.synthesize(text, voice=voice, language=language, speed_permille=speed)
-    if dsp is not None:
-        audio = apply_match(audio, dsp)  # same length: before the stretch, so it lands exactly
-    natural_ms = audio.duration_ms
-    if speed != 1000:
-        # What the voice would take at speed 1.0: the measured take scaled by the model's own
-        # predicted length ratio between speed 1.0 and this speed (the engine's frame counts),
-        # not by the speed itself, which overstates it (Kokoro at 1.2 is ~1.14x shorter).
-        natural_ms = round(audio.duration_ms * natural_estimate / max(1, estimate(speed)))
+
+    def take_at(speed_permille: int) -> tuple[Pcm, int]:
+        """The take at a TTS speed, voice-matched, and what the voice would take at 1.0."""
+        audio = tts.synthesize(text, voice=voice, language=language, speed_permille=speed_permille)
+        if dsp is not None:
+            audio = apply_match(audio, dsp)  # same length: before the stretch, so it lands exactly
+        if speed_permille == 1000:
+            return audio, audio.duration_ms
+        # The measured take scaled by the model's own predicted length ratio between speed 1.0
+        # and this speed (the engine's frame counts), not by the speed itself, which overstates
+        # it (Kokoro at 1.2 is ~1.14x shorter).
+        return audio, round(audio.duration_ms * natural_estimate / max(1, estimate(speed_permille)))
+
+    audio, natural_ms = take_at(speed)
+    paused_ms = 0
+    if policy.uses(FitStepKind.PAUSES):
+        audio, natural_ms, speed, paused_ms = _tighten(
+            audio, natural_ms, speed, line=line, silence_ms=silence_ms, policy=policy,
+            estimate=estimate, take_at=take_at,
+        )  # fmt: skip
     return place_take(
         audio,
         line,
@@ -320,7 +339,59 @@ def fit_take(
         policy=policy,
         candidate=candidate,
         retranslated=retranslated,
+        paused_ms=paused_ms,
     )
+
+
+def _tighten(
+    audio: Pcm,
+    natural_ms: int,
+    speed: int,
+    *,
+    line: Line,
+    silence_ms: int,
+    policy: FitPolicy,
+    estimate: Callable[[int], int],
+    take_at: Callable[[int], tuple[Pcm, int]],
+) -> tuple[Pcm, int, int, int]:
+    """The 'pauses' step: when the take is still longer than its placement, shorten its own
+    pauses (down to `policy.pause_floor_ms`) by what the time-stretch would otherwise take. A
+    take the TTS sped up is first made again slower by what its pauses can give, so the words
+    are read as slowly as the slot allows. Returns the take, its natural length with the
+    shortened pauses, the TTS speed and the milliseconds taken out."""
+
+    def target(natural: int) -> int:
+        return plan_chain(
+            natural_ms=natural, line_ms=line.duration_ms, silence_ms=silence_ms,
+            policy=policy, retranslated=True,
+        ).target_ms  # fmt: skip
+
+    goal = target(natural_ms)
+    if audio.duration_ms <= goal:
+        return audio, natural_ms, speed, 0
+    pauses = [p.duration_ms for p in find_pauses(audio)]
+    if not any(ms > policy.pause_floor_ms for ms in pauses):
+        return audio, natural_ms, speed, 0
+    if speed > 1000:
+        # At another speed every pause scales with the take (the TTS's durations all divide by
+        # it): the slowest speed whose take, pauses shortened, still reaches the goal.
+        at_speed = max(1, estimate(speed))
+
+        def tightened_ms(other: int) -> int:
+            scale = estimate(other) / at_speed
+            spare = sum(max(0.0, ms * scale - policy.pause_floor_ms) for ms in pauses)
+            return round(estimate(other) - spare)
+
+        slower = choose_speed(target_ms=goal, estimate_ms=tightened_ms, high=speed)
+        if slower <= speed - RESYNTHESIS_MIN_GAIN_PERMILLE:
+            audio, natural_ms = take_at(slower)
+            speed, goal = slower, target(natural_ms)
+    before_ms = audio.duration_ms
+    audio, removed = tighten_pauses(
+        audio, remove_ms=max(0, before_ms - goal), floor_ms=policy.pause_floor_ms
+    )
+    # the words keep their rate: the natural length loses what the pauses lost, in its units
+    return audio, natural_ms - round(removed * natural_ms / max(1, before_ms)), speed, removed
 
 
 def place_take(
@@ -333,6 +404,7 @@ def place_take(
     policy: FitPolicy,
     candidate: int | None = None,
     retranslated: int | None = None,
+    paused_ms: int = 0,
 ) -> FittedTake:
     """Bring a synthesized take into its slot, planned again from its measured natural length:
     Rubber Band stretches what is still too long to the planned length, and slows back to it a
@@ -381,6 +453,7 @@ def place_take(
             policy,
             candidate=candidate,
             retranslated=retranslated,
+            paused_ms=paused_ms,
             tts_tempo_permille=(
                 _permille(natural_ms, synthesized_ms) if tts_speed_permille != 1000 else None
             ),
@@ -395,6 +468,7 @@ def _record(
     *,
     candidate: int | None,
     retranslated: int | None,
+    paused_ms: int,
     tts_tempo_permille: int | None,
     stretch_permille: int,
 ) -> tuple[FitStep, ...]:
@@ -405,6 +479,7 @@ def _record(
         FitStepKind.CANDIDATE: candidate,
         FitStepKind.TTS_RATE: tts_tempo_permille,
         FitStepKind.BORROW: plan.borrowed_ms or None,
+        FitStepKind.PAUSES: paused_ms or None,
         FitStepKind.STRETCH: stretch_permille if abs(stretch_permille - 1000) >= 5 else None,
         FitStepKind.RETRANSLATE: retranslated,
         FitStepKind.FLAG: 0 if plan.outcome is FitOutcome.FLAGGED else None,

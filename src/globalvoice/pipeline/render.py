@@ -35,8 +35,9 @@ __all__ = [
 # Version 4: a take the TTS made shorter than planned is slowed back to its plan when it would
 # otherwise pass the comfortable tempo. Version 5: a re-translation is also wanted when a line
 # fits only past the comfortable tempo; it picks the best-scored comfortable candidate first;
-# sentences over several lines are re-translated whole (sentence_retranslations).
-SYNTHESIZE_FIT_VERSION = 5
+# sentences over several lines are re-translated whole (sentence_retranslations). Version 6: the
+# 'pauses' step (the take's own long pauses shortened before any time-stretch).
+SYNTHESIZE_FIT_VERSION = 6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -269,16 +270,29 @@ def render_language(
 
 
 def _run_jobs(jobs: Sequence[_Job], *, workers: int) -> Iterator[tuple[_Job, FittedTake]]:
-    """Each job with its result, as they finish; longest first over `workers` threads."""
+    """Each job with its result, as they finish, over `workers` threads: longest first (keeps
+    the workers evenly busy), but never lines that together exceed the longest plus the median
+    at once. A synthesis run's memory grows with its line's length, so this bounds the peak by
+    the longest line rather than by how many long lines the video happens to have."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             yield job, job.run()
         return
-    ordered = sorted(jobs, key=lambda job: (-job.size, job.index))
+    pending = sorted(jobs, key=lambda job: (-job.size, job.index))
+    sizes = sorted(job.size for job in jobs)
+    allowance = sizes[-1] + sizes[len(sizes) // 2]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synthesize") as pool:
-        running: dict[Future[FittedTake], _Job] = {pool.submit(j.run): j for j in ordered}
+        running: dict[Future[FittedTake], _Job] = {}
         try:
-            while running:
+            while pending or running:
+                while pending and len(running) < workers:
+                    load = sum(job.size for job in running.values())
+                    fitting = [j for j in pending if load + j.size <= allowance]
+                    if not fitting and running:
+                        break
+                    job = fitting[0] if fitting else pending[0]
+                    pending.remove(job)
+                    running[pool.submit(job.run)] = job
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(finished, key=lambda f: running[f].index):
                     job = running.pop(future)

@@ -43,11 +43,14 @@ def _cut_points(text: str) -> list[int]:
     return [i + 1 for i, char in enumerate(text) if char == " "]
 
 
-def split_translation(text: str, weights: Sequence[float]) -> list[str]:
+def split_translation(
+    text: str, weights: Sequence[float], *, punctuation_window: float = _PUNCTUATION_WINDOW
+) -> list[str]:
     """`text` in len(weights) consecutive pieces, sized in proportion to `weights`.
 
-    Cuts fall between words; a punctuation mark within reach of the proportional position wins.
-    A piece may be empty only when the text has fewer words than pieces.
+    Cuts fall between words; a punctuation mark within `punctuation_window` (a share of the
+    text's length) of the proportional position wins. A piece may be empty only when the text
+    has fewer words than pieces.
     """
     if len(weights) <= 1:
         return [text.strip()]
@@ -62,7 +65,7 @@ def split_translation(text: str, weights: Sequence[float]) -> list[str]:
         if not options:
             chosen.append(chosen[-1] if chosen else 0)
             continue
-        reach = _PUNCTUATION_WINDOW * len(text)
+        reach = punctuation_window * len(text)
         marked = [
             c
             for c in options
