@@ -88,7 +88,7 @@ class FitSettings(BaseModel):
         default=1500, ge=0, le=10_000, description="most silence after a line its dub may take"
     )
     pause_floor_ms: int = Field(
-        default=200,
+        default=150,
         ge=50,
         le=2000,
         description="the 'pauses' step shortens the voice's pauses inside a line, none below this",

@@ -66,7 +66,7 @@ class FitPolicy:
     steps: tuple[FitStepKind, ...] = DEFAULT_STEPS
     borrow_limit_ms: int = 1500
     comfortable_permille: int = 1150
-    pause_floor_ms: int = 200
+    pause_floor_ms: int = 150  # a comma still sounds like one
 
     def uses(self, kind: FitStepKind) -> bool:
         return kind in self.steps
