@@ -260,3 +260,20 @@ def test_the_voices_long_pauses_are_shortened_before_its_words_are_sped_up(
     assert tight.fits and tight.audio.duration_ms <= line_ms
     kept = [p.duration_ms for p in find_pauses(tight.audio)]
     assert kept and min(kept) >= 100  # pauses shortened, not removed
+
+
+def test_a_long_line_is_spoken_in_short_batches_and_its_length_still_predicted(
+    tts: Synthesizer,
+) -> None:
+    from globalvoice.engines.tts.kokoro import _MAX_BATCH_PHONEMES, _batches
+
+    text = LONG_SENTENCE_ES + " " + LONG_SENTENCE_ES.replace("La imprenta", "El grabado")
+    phonemes = " ".join(tts._kokoro.tokenizer.phonemize(text, "es").split())  # type: ignore[attr-defined]
+    batches = _batches(phonemes)
+    assert len(batches) >= 3 and all(len(b) <= _MAX_BATCH_PHONEMES for b in batches)
+    assert all(b.rstrip()[-1] in ",.;:" for b in batches)  # cut at clause or sentence marks
+    voice = tts.voice_for(is_female=False)
+    for speed in (1000, 1200):
+        estimate = tts.estimate_ms(text, voice=voice, language="es", speed_permille=speed)
+        took = tts.synthesize(text, voice=voice, language="es", speed_permille=speed)
+        assert abs(estimate - took.duration_ms) <= 200, (speed, estimate, took.duration_ms)

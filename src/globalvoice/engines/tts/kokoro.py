@@ -44,6 +44,10 @@ _DURATIONS_TENSOR = "/encoder/Div_output_0"
 _FRAME_MS = 25.0  # 600 samples at 24 kHz
 _TRIMMED_MS = 850.0  # silence kokoro-onnx trims from a batch's ends at speed 1.0 (see _trimmed_ms)
 _MIN_SPEED, _MAX_SPEED = 0.5, 2.0
+# Phonemes per model run (kokoro-onnx allows 510): a run's memory grows with its audio, ~25 MB a
+# second (a 16 s line: +400 MB), so long lines are spoken in balanced batches, cut at a sentence
+# or clause mark first (kokoro-onnx's own splitter), each ~8 s at most.
+_MAX_BATCH_PHONEMES = 128
 # Lines at once: one per core up to this many (each run holds its own decoder activations);
 # cores beyond it become onnxruntime threads shared by the runs.
 _MAX_PARALLEL_LINES = 4
@@ -74,6 +78,7 @@ class KokoroSynthesizer:
         )
         self._kokoro = Kokoro.from_session(session, str(voices))
         self._kokoro.sess = _ArenaReleasingSession(session)
+        self._kokoro._split_phonemes = _batches
         self._config = config
         # Styles as arrays, read once: kokoro-onnx keeps the lazy NpzFile, whose zip reads are
         # not safe from several threads.
@@ -89,7 +94,9 @@ class KokoroSynthesizer:
     @property
     def info(self) -> EngineInfo:
         return EngineInfo(
-            name="tts.kokoro", model_id="kokoro-82m-v1.0-int8", licence=self._config.licence
+            name="tts.kokoro",
+            model_id=f"kokoro-82m-v1.0-int8-b{_MAX_BATCH_PHONEMES}",
+            licence=self._config.licence,
         )
 
     @property
@@ -145,13 +152,12 @@ class KokoroSynthesizer:
         self, text: str, voice: str, lang: str
     ) -> tuple[tuple[npt.NDArray[np.float32], float], ...]:
         """Each batch kokoro-onnx would synthesize: its tokens' frames at speed 1, its pause."""
-        from kokoro_onnx.chunker import pause_after, split_phonemes
-        from kokoro_onnx.config import MAX_PHONEME_LENGTH
+        from kokoro_onnx.chunker import pause_after
 
         style = self._style(voice)
         tokenizer = self._kokoro.tokenizer
         phonemes = " ".join(tokenizer.phonemize(text, lang).split())
-        batches = split_phonemes(phonemes, MAX_PHONEME_LENGTH) or [""]
+        batches = _batches(phonemes) or [""]
         out = []
         for index, batch in enumerate(batches):
             tokens = tokenizer.tokenize(batch)
@@ -169,6 +175,13 @@ class KokoroSynthesizer:
             )
             out.append((np.asarray(frames, dtype=np.float32).ravel(), pause))
         return tuple(out)
+
+
+def _batches(phonemes: str) -> list[str]:
+    """The batches kokoro-onnx synthesizes `phonemes` in (and the estimate predicts)."""
+    from kokoro_onnx.chunker import split_phonemes
+
+    return list(split_phonemes(phonemes, _MAX_BATCH_PHONEMES))
 
 
 def _trimmed_ms(frames: float, natural_frames: float) -> float:
