@@ -12,6 +12,7 @@ from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTa
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.media.heap import release_free_heap
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.fit import FitPolicy, borrowable_ms, fit_take, silence_after_ms
 from globalvoice.pipeline.keys import translation_key
@@ -260,6 +261,8 @@ def render_language(
         _store_take(job.key, take, cache)
         on_take(take)
         placed[job.index] = Placement.of(take)
+        del take
+        release_free_heap()
         done += 1
         progress(StageProgress(stage="synthesize", done=done, total=total, language=language))
     progress(StageProgress(stage="synthesize", done=total, total=total, language=language))

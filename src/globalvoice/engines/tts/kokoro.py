@@ -89,7 +89,7 @@ class KokoroSynthesizer:
         for voice in (config.female_voice, config.male_voice):
             if voice not in self._styles:
                 raise ModelNotAvailable(f"Kokoro voice {voice!r} is not installed.")
-        self._durations = _durations_session(Path(str(model)))
+        self._durations = _ArenaReleasingSession(_durations_session(Path(str(model))))
 
     @property
     def info(self) -> EngineInfo:
