@@ -48,6 +48,11 @@ class FitStep:
         return f"{self.kind.value}:{self.value}"
 
 
+def _retranslated_to(steps: tuple[FitStep, ...]) -> int | None:
+    found = [s.value for s in steps if s.kind is FitStepKind.RETRANSLATE]
+    return found[0] if found else None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FittedTake:
     """A take placed on the timeline. `tempo` = natural duration / placed duration.
@@ -77,8 +82,7 @@ class FittedTake:
     @property
     def retranslated_to(self) -> int | None:
         """The candidate index spoken instead of the chosen one, when re-translated."""
-        found = [s.value for s in self.steps if s.kind is FitStepKind.RETRANSLATE]
-        return found[0] if found else None
+        return _retranslated_to(self.steps)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,8 +107,7 @@ class Placement:
     @property
     def retranslated_to(self) -> int | None:
         """The candidate index spoken instead of the chosen one, when re-translated."""
-        found = [s.value for s in self.steps if s.kind is FitStepKind.RETRANSLATE]
-        return found[0] if found else None
+        return _retranslated_to(self.steps)
 
     @classmethod
     def of(cls, take: FittedTake) -> "Placement":

@@ -6,6 +6,7 @@ the longest pauses first, each down to a floor, cut from its middle with short f
 words keep their natural rate.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,9 +58,10 @@ def find_pauses(audio: Pcm) -> list[Pause]:
     return pauses
 
 
-def pause_excess_ms(audio: Pcm, *, floor_ms: int) -> int:
-    """How much `tighten_pauses` could take out: every pause's length beyond `floor_ms`."""
-    return sum(max(0, p.duration_ms - floor_ms) for p in find_pauses(audio))
+def pause_excess_ms(pauses_ms: Iterable[float], *, floor_ms: int) -> float:
+    """How much `tighten_pauses` could take out of pauses this long: each one's length beyond
+    `floor_ms`."""
+    return sum(max(0.0, ms - floor_ms) for ms in pauses_ms)
 
 
 def tighten_pauses(audio: Pcm, *, remove_ms: int, floor_ms: int) -> tuple[Pcm, int]:

@@ -27,7 +27,7 @@ from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTa
 from globalvoice.domain.script import Line
 from globalvoice.domain.voices import DspMatch
 from globalvoice.engines.tts.protocol import Synthesizer
-from globalvoice.media.pauses import find_pauses, tighten_pauses
+from globalvoice.media.pauses import find_pauses, pause_excess_ms, tighten_pauses
 from globalvoice.media.stretch import stretch_to
 from globalvoice.media.voice_dsp import apply_match
 
@@ -370,7 +370,7 @@ def _tighten(
     if audio.duration_ms <= goal:
         return audio, natural_ms, speed, 0
     pauses = [p.duration_ms for p in find_pauses(audio)]
-    if not any(ms > policy.pause_floor_ms for ms in pauses):
+    if not pause_excess_ms(pauses, floor_ms=policy.pause_floor_ms):
         return audio, natural_ms, speed, 0
     if speed > 1000:
         # At another speed every pause scales with the take (the TTS's durations all divide by
@@ -379,8 +379,8 @@ def _tighten(
 
         def tightened_ms(other: int) -> int:
             scale = estimate(other) / at_speed
-            spare = sum(max(0.0, ms * scale - policy.pause_floor_ms) for ms in pauses)
-            return round(estimate(other) - spare)
+            scaled = (ms * scale for ms in pauses)
+            return round(estimate(other) - pause_excess_ms(scaled, floor_ms=policy.pause_floor_ms))
 
         slower = choose_speed(target_ms=goal, estimate_ms=tightened_ms, high=speed)
         if slower <= speed - RESYNTHESIS_MIN_GAIN_PERMILLE:

@@ -21,7 +21,6 @@ __all__ = [
     "DubTrackWriter",
     "duck_envelope",
     "mix_tracks",
-    "write_dub_track",
 ]
 
 MIX_RATE_HZ = 48_000
@@ -94,16 +93,6 @@ class DubTrackWriter:
                 block = np.frombuffer(handle.read(count * _SAMPLE_BYTES), dtype=np.float32)
                 out.write(np.concatenate([block, np.zeros(count - len(block), np.float32)]))
                 written += count
-
-
-def write_dub_track(
-    takes: Sequence[FittedTake], path: Path, *, duration_ms: int, rate_hz: int
-) -> None:
-    """Place every take at its start on a silent track of `duration_ms` (DubTrackWriter)."""
-    with DubTrackWriter(path, rate_hz=rate_hz) as track:
-        for take in takes:
-            track.add(take)
-        track.finish(duration_ms=duration_ms)
 
 
 def duck_envelope(
