@@ -35,6 +35,26 @@ def test_dense_words_count_for_their_speaking_time_not_their_length() -> None:
     assert len(after[0]) < len(after[1])  # fewer characters in the line with the numbers
 
 
+def test_a_short_last_line_hands_its_first_words_to_the_line_before() -> None:
+    # From a 10 min dub (LJ001-0002..0003 to es): the plain split left the four-word last line
+    # at 1.09 of its budget while the line before had spare time; the proportional re-cut found
+    # nothing better (the longer lines move with it). Moving words across the cut does.
+    shares = (
+        "Ahora, como todos los libros, no se destinan principalmente como libros de imágenes, "
+        "consisten principalmente de tipos compuestos para formar letterpress,",
+        "imprimiendo, en el único sentido con el cual estamos actualmente preocupados,",
+        "difiere de la mayoría de los artes y ofícios representados en la exposición,",
+        "en ser comparativamente moderno.",
+    )
+    budgets = [9000, 4600, 5558, 1763]
+    assert worst_load(shares, budgets, said_ms) > 1.08
+    after = balance_shares(shares, budgets, said_ms)
+    assert " ".join(after) == " ".join(shares)
+    assert after[:2] == shares[:2]  # the lines that were not involved keep their words
+    assert after[2].startswith(shares[2]) and len(after[3]) < len(shares[3])
+    assert worst_load(after, budgets, said_ms) == worst_load(shares[:2], budgets[:2], said_ms)
+
+
 def test_a_split_that_is_already_even_is_kept() -> None:
     shares = ("aaaa bbbb", "cccc dddd")
     assert balance_shares(shares, [1000, 1000], said_ms) == shares

@@ -5,17 +5,20 @@ lines' durations (pipeline/sentences.py), which knows nothing of the voice: one 
 far longer to say than its neighbour in the same time, and since every line starts at its
 source line's start, spare time in one line cannot help the next. Once the voice is known,
 `balance_shares` moves the cuts (between words) until every line needs about the same share of
-its time budget, keeping a clause mark as a cut only where that costs little. It is used by the
-fitting chain's candidate step (pipeline/choose.py) only when the plain split does not fit.
+its time budget, keeping a clause mark as a cut only where that costs little, then moves single
+words across the cuts while that lowers the most loaded line's need (the proportional cut can
+land a word or two off, which matters most for a short line). It is used by the fitting chain's
+candidate step (pipeline/choose.py) only when the plain split does not fit.
 """
 
 from collections.abc import Callable, Sequence
 
 from globalvoice.pipeline.sentences import split_translation
 
-__all__ = ["BALANCE_ROUNDS", "Shares", "balance_shares", "worst_load"]
+__all__ = ["BALANCE_ROUNDS", "MAX_WORD_MOVES", "Shares", "balance_shares", "worst_load"]
 
 BALANCE_ROUNDS = 3
+MAX_WORD_MOVES = 8
 _PUNCTUATION_WINDOW = 0.04  # a clause mark this close (share of the text) may take the cut
 Shares = tuple[str, ...]
 
@@ -54,4 +57,46 @@ def balance_shares(
             max(1, b) * len(piece) / ms if ms and piece else w
             for b, piece, ms, w in zip(budgets_ms, cut, spoken, weights, strict=True)
         ]
-    return best
+    return _move_words(best, budgets_ms, estimate_ms)
+
+
+def _move_words(
+    shares: Shares, budgets_ms: Sequence[int], estimate_ms: Callable[[str], int]
+) -> Shares:
+    """Move one word at a time off the most loaded line onto a neighbour, while that lowers
+    the worst load (at most `MAX_WORD_MOVES` moves; a line with words keeps at least one)."""
+    said: dict[str, int] = {}
+
+    def load(words: Sequence[str], budget: int) -> float:
+        text = " ".join(words)
+        if text not in said:
+            said[text] = estimate_ms(text) if words else 0
+        return said[text] / max(1, budget)
+
+    pieces = [share.split() for share in shares]
+    loads = [load(words, budget) for words, budget in zip(pieces, budgets_ms, strict=True)]
+    start = max(loads)
+    for _ in range(MAX_WORD_MOVES):
+        worst = max(range(len(pieces)), key=lambda i: loads[i])
+        if len(pieces[worst]) < 2:
+            break
+        best: tuple[float, int, list[str], list[str]] | None = None
+        for neighbour in (worst - 1, worst + 1):
+            if not 0 <= neighbour < len(pieces) or not pieces[neighbour]:
+                continue
+            words, other = pieces[worst], pieces[neighbour]
+            if neighbour < worst:
+                kept, given = words[1:], [*other, words[0]]
+            else:
+                kept, given = words[:-1], [words[-1], *other]
+            after = [load(kept, budgets_ms[worst]), load(given, budgets_ms[neighbour])]
+            rest = [x for i, x in enumerate(loads) if i not in (worst, neighbour)]
+            if best is None or max(after + rest) < best[0]:
+                best = (max(after + rest), neighbour, kept, given)
+        if best is None or best[0] >= loads[worst]:
+            break
+        _, neighbour, pieces[worst], pieces[neighbour] = best
+        loads[worst] = load(pieces[worst], budgets_ms[worst])
+        loads[neighbour] = load(pieces[neighbour], budgets_ms[neighbour])
+    moved = tuple(" ".join(words) for words in pieces)
+    return moved if max(loads) < start else shares
