@@ -64,7 +64,8 @@ def _move_words(
     shares: Shares, budgets_ms: Sequence[int], estimate_ms: Callable[[str], int]
 ) -> Shares:
     """Move one word at a time off the most loaded line onto a neighbour, while that lowers
-    the worst load (at most `MAX_WORD_MOVES` moves; a line with words keeps at least one)."""
+    the worst load and some line is still over its budget (at most `MAX_WORD_MOVES` moves; a
+    line with words keeps at least one)."""
     said: dict[str, int] = {}
 
     def load(words: Sequence[str], budget: int) -> float:
@@ -78,7 +79,7 @@ def _move_words(
     start = max(loads)
     for _ in range(MAX_WORD_MOVES):
         worst = max(range(len(pieces)), key=lambda i: loads[i])
-        if len(pieces[worst]) < 2:
+        if loads[worst] <= 1.0 or len(pieces[worst]) < 2:
             break
         best: tuple[float, int, list[str], list[str]] | None = None
         for neighbour in (worst - 1, worst + 1):
