@@ -1,5 +1,6 @@
 """Media helpers on real audio: loudness, time-stretch, the dub track writer, ducking, probing."""
 
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from globalvoice.domain.errors import MediaUnreadable, NoAudioTrack, UnsafeMedia
 from globalvoice.domain.render import FitOutcome, FittedTake
 from globalvoice.media.loudness import LoudnessMeter
 from globalvoice.media.pauses import find_pauses, pause_excess_ms, tighten_pauses
-from globalvoice.media.pcm import decode_audio
+from globalvoice.media.pcm import decode_audio, rms
 from globalvoice.media.probe import probe_media
 from globalvoice.media.stretch import stretch_to
 from globalvoice.pipeline.mix import MIX_RATE_HZ, DubTrackWriter, duck_envelope
@@ -184,3 +185,17 @@ def test_pauses_in_real_speech_are_shortened_to_the_floor_and_no_further(media: 
     _, taken = tighten_pauses(speech, remove_ms=60_000, floor_ms=200)
     assert taken == pytest.approx(spare, abs=10 * len(pauses))  # never past the floor
     assert tighten_pauses(speech, remove_ms=0, floor_ms=200) == (speech, 0)
+
+
+def test_rms_over_parts_matches_the_whole_signal_in_float64(media: Path) -> None:
+    speech = decode_audio(media / "speech" / "jfk.flac", rate_hz=16_000).samples
+    whole = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2)))
+    cuts = [0, 1000, 1000, len(speech) // 3, len(speech)]  # an empty part among them
+    parts = [speech[a:b] for a, b in itertools.pairwise(cuts)]
+    assert rms(parts) == pytest.approx(whole, rel=1e-9)
+    assert rms([speech[:10], np.zeros(10, dtype=np.float32)]) == pytest.approx(
+        float(np.sqrt(np.mean(speech[:10].astype(np.float64) ** 2) / 2)), rel=1e-9
+    )
+    assert rms([]) == 0.0
+    long = np.tile(speech, 7)  # over one summing block (2**20 samples)
+    assert rms([long]) == pytest.approx(whole, rel=1e-9)

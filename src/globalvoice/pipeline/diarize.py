@@ -34,6 +34,7 @@ from globalvoice.domain.speakers import (
 )
 from globalvoice.domain.transcript import SpeechSpan
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
+from globalvoice.media.pcm import rms
 from globalvoice.pipeline import keys
 from globalvoice.pipeline.clustering import ClusterPolicy, centroids, cluster, smooth_path
 from globalvoice.storage.cache import ArtifactCache
@@ -70,12 +71,12 @@ class _Cells:
 
 def _level(audio: Pcm, speech: Sequence[SpeechSpan]) -> Pcm:
     parts = [audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech]
-    voiced = np.concatenate(parts) if parts else audio.samples
-    rms = float(np.sqrt(np.mean(voiced.astype(np.float64) ** 2))) if len(voiced) else 0.0
-    if rms <= 1e-6:
+    level = rms(parts if parts else [audio.samples])
+    if level <= 1e-6:
         return audio
-    gain = min(10 ** (_TARGET_RMS_DBFS / 20) / rms, 1000.0)
-    return Pcm(samples=(audio.samples * gain).astype(np.float32), rate_hz=audio.rate_hz)
+    gain = min(10 ** (_TARGET_RMS_DBFS / 20) / level, 1000.0)
+    scaled = (audio.samples * np.float32(gain)).astype(np.float32, copy=False)
+    return Pcm(samples=scaled, rate_hz=audio.rate_hz)
 
 
 def _native_windows(

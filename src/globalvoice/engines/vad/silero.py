@@ -5,6 +5,7 @@ import numpy as np
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.transcript import SpeechSpan
 from globalvoice.engines.base import EngineInfo
+from globalvoice.media.pcm import rms
 
 __all__ = ["SileroVad"]
 
@@ -27,10 +28,11 @@ class SileroVad:
             raise ValueError("SileroVad needs 16 kHz audio")
         samples = audio.samples
         # Silero misses very quiet speech (-48 dBFS peaks in FLEURS): level the input first.
-        rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
-        if rms > 1e-6:
-            gain = 10 ** (_TARGET_RMS_DBFS / 20) / rms
-            samples = np.clip(samples * min(gain, 1000.0), -1.0, 1.0).astype(np.float32)
+        level = rms([samples])
+        if level > 1e-6:
+            gain = min(10 ** (_TARGET_RMS_DBFS / 20) / level, 1000.0)
+            samples = (samples * np.float32(gain)).astype(np.float32, copy=False)
+            np.clip(samples, -1.0, 1.0, out=samples)
         options = VadOptions(
             min_silence_duration_ms=self._min_silence_ms, speech_pad_ms=self._speech_pad_ms
         )
