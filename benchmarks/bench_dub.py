@@ -98,13 +98,14 @@ def build_input(minutes: float, work: Path) -> Path:
 
 
 class RssSampler:
-    """Peak VmRSS from /proc/self/status, sampled every 50 ms on a daemon thread; also the
-    peak while each pipeline stage ran (`stage`, set by `watch_stages`)."""
+    """Peak VmRSS from /proc/self/status, sampled every 50 ms on a daemon thread; also every
+    sample taken while each pipeline stage ran (`stage`, set by `watch_stages`), for the
+    stage's peak and its median (a peak is one coincidence; the median is the stage's level)."""
 
     def __init__(self) -> None:
         self.peak_kib = 0
         self.stage = "load"
-        self.stage_peaks_kib: dict[str, int] = {}
+        self.stage_samples_kib: dict[str, list[int]] = defaultdict(list)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -119,7 +120,7 @@ class RssSampler:
         while not self._stop.is_set():
             rss, stage = self._rss_kib(), self.stage
             self.peak_kib = max(self.peak_kib, rss)
-            self.stage_peaks_kib[stage] = max(self.stage_peaks_kib.get(stage, 0), rss)
+            self.stage_samples_kib[stage].append(rss)
             self._stop.wait(SAMPLE_PERIOD_S)
 
     def watch_stages(self) -> None:
@@ -253,7 +254,11 @@ def run_child(
         "peak_rss_sampled_mib": round(sampler.peak_kib / 1024, 1),
         "rss_after_load_mib": round(rss_after_load_mib, 1),
         "peak_rss_by_stage_mib": {
-            name: round(kib / 1024, 1) for name, kib in sampler.stage_peaks_kib.items()
+            name: round(max(kib) / 1024, 1) for name, kib in sampler.stage_samples_kib.items()
+        },
+        "median_rss_by_stage_mib": {
+            name: round(statistics.median(kib) / 1024, 1)
+            for name, kib in sampler.stage_samples_kib.items()
         },
         **_fit_stats(manifest, target),
         "engines": manifest["engines"],
