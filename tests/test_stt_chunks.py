@@ -54,4 +54,6 @@ def test_chunked_transcription_keeps_words_and_times(
     assert len(_chunks(lengths, 20 * 16_000)) >= 2  # the minute's VAD spans: 53 s and 17 s
     chunked, starts = transcribe()
     assert starts == sorted(starts) and starts[0] >= 0 and starts[-1] < audio.duration_ms
-    assert wer(reference, chunked) <= wer(reference, whole) + 0.02
+    # numbers spelled out: the chunk's end can change how Whisper writes them ("1455" or
+    # "fourteen fifty-five"), which loses no word
+    assert wer(reference, chunked, "en") <= wer(reference, whole, "en") + 0.02
