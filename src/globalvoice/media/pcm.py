@@ -13,7 +13,7 @@ from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import MediaUnreadable
 from globalvoice.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 
-__all__ = ["decode_audio", "resample", "rms", "stream_audio", "write_wav"]
+__all__ = ["decode_audio", "levelled", "resample", "rms", "stream_audio", "write_wav"]
 
 _SAFE_INPUT = ("-protocol_whitelist", "file,pipe")
 _RMS_BLOCK = 1 << 20  # samples summed in float64 at a time
@@ -105,3 +105,12 @@ def rms(parts: Iterable[npt.NDArray[np.float32]]) -> float:
             total += float(block @ block)
         count += len(part)
     return math.sqrt(total / count) if count else 0.0
+
+
+def levelled(
+    samples: npt.NDArray[np.float32], *, level: float, target_dbfs: float
+) -> npt.NDArray[np.float32]:
+    """A float32 copy of `samples` scaled so that a signal at RMS `level` sits at
+    `target_dbfs` (gain at most 1000, i.e. +60 dB)."""
+    gain = min(10 ** (target_dbfs / 20) / max(level, 1e-6), 1000.0)
+    return (samples * np.float32(gain)).astype(np.float32, copy=False)

@@ -81,7 +81,7 @@ def _move_words(
         worst = max(range(len(pieces)), key=lambda i: loads[i])
         if loads[worst] <= 1.0 or len(pieces[worst]) < 2:
             break
-        best: tuple[float, int, list[str], list[str]] | None = None
+        best: tuple[float, int, list[str], list[str], list[float]] | None = None
         for neighbour in (worst - 1, worst + 1):
             if not 0 <= neighbour < len(pieces) or not pieces[neighbour]:
                 continue
@@ -90,14 +90,13 @@ def _move_words(
                 kept, given = words[1:], [*other, words[0]]
             else:
                 kept, given = words[:-1], [words[-1], *other]
-            after = [load(kept, budgets_ms[worst]), load(given, budgets_ms[neighbour])]
-            rest = [x for i, x in enumerate(loads) if i not in (worst, neighbour)]
-            if best is None or max(after + rest) < best[0]:
-                best = (max(after + rest), neighbour, kept, given)
+            after = list(loads)
+            after[worst] = load(kept, budgets_ms[worst])
+            after[neighbour] = load(given, budgets_ms[neighbour])
+            if best is None or max(after) < best[0]:
+                best = (max(after), neighbour, kept, given, after)
         if best is None or best[0] >= loads[worst]:
             break
-        _, neighbour, pieces[worst], pieces[neighbour] = best
-        loads[worst] = load(pieces[worst], budgets_ms[worst])
-        loads[neighbour] = load(pieces[neighbour], budgets_ms[neighbour])
+        _, neighbour, pieces[worst], pieces[neighbour], loads = best
     moved = tuple(" ".join(words) for words in pieces)
     return moved if max(loads) < start else shares

@@ -34,7 +34,7 @@ from globalvoice.domain.speakers import (
 )
 from globalvoice.domain.transcript import SpeechSpan
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
-from globalvoice.media.pcm import rms
+from globalvoice.media.pcm import levelled, rms
 from globalvoice.pipeline import keys
 from globalvoice.pipeline.clustering import ClusterPolicy, centroids, cluster, smooth_path
 from globalvoice.storage.cache import ArtifactCache
@@ -74,8 +74,7 @@ def _level(audio: Pcm, speech: Sequence[SpeechSpan]) -> Pcm:
     level = rms(parts if parts else [audio.samples])
     if level <= 1e-6:
         return audio
-    gain = min(10 ** (_TARGET_RMS_DBFS / 20) / level, 1000.0)
-    scaled = (audio.samples * np.float32(gain)).astype(np.float32, copy=False)
+    scaled = levelled(audio.samples, level=level, target_dbfs=_TARGET_RMS_DBFS)
     return Pcm(samples=scaled, rate_hz=audio.rate_hz)
 
 

@@ -26,7 +26,7 @@ from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.voices import DspMatch, VoiceBlend, VoiceProfile
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.tts.protocol import Synthesizer
-from globalvoice.media.pcm import resample, rms
+from globalvoice.media.pcm import levelled, resample, rms
 from globalvoice.media.voice_dsp import (
     VoiceStats,
     apply_match,
@@ -91,8 +91,7 @@ def _levelled_16k(pcm: Pcm, voiced: Pcm | None = None) -> Pcm:
     """`pcm` at 16 kHz, scaled so that `voiced` (default: all of it) is at -20 dBFS RMS."""
     audio = pcm if pcm.rate_hz == SPEECH_RATE_HZ else resample(pcm, SPEECH_RATE_HZ)
     level = rms([(voiced if voiced is not None else pcm).samples])
-    gain = min(10 ** (_EMBED_RMS_DBFS / 20) / max(level, 1e-6), 1000.0)
-    scaled = (audio.samples * np.float32(gain)).astype(np.float32, copy=False)
+    scaled = levelled(audio.samples, level=level, target_dbfs=_EMBED_RMS_DBFS)
     return Pcm(samples=scaled, rate_hz=SPEECH_RATE_HZ)
 
 

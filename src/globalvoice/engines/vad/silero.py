@@ -5,7 +5,7 @@ import numpy as np
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.transcript import SpeechSpan
 from globalvoice.engines.base import EngineInfo
-from globalvoice.media.pcm import rms
+from globalvoice.media.pcm import levelled, rms
 
 __all__ = ["SileroVad"]
 
@@ -30,8 +30,7 @@ class SileroVad:
         # Silero misses very quiet speech (-48 dBFS peaks in FLEURS): level the input first.
         level = rms([samples])
         if level > 1e-6:
-            gain = min(10 ** (_TARGET_RMS_DBFS / 20) / level, 1000.0)
-            samples = (samples * np.float32(gain)).astype(np.float32, copy=False)
+            samples = levelled(samples, level=level, target_dbfs=_TARGET_RMS_DBFS)
             np.clip(samples, -1.0, 1.0, out=samples)
         options = VadOptions(
             min_silence_duration_ms=self._min_silence_ms, speech_pad_ms=self._speech_pad_ms
