@@ -2,7 +2,7 @@
 
 For every embedded pair with a reference on both sides it compares the engine's plain output
 (`Translator.translate`, what the pipeline used before) with length-aware selection from n-best
-candidates (`CandidateTranslator.translate_candidates`, budget = 110 % of the source's
+candidates (`CandidateTranslator.translate_candidates`, length bounds 90-110 % of the source's
 characters): the best-scored candidate within 10 % of the source's length, else the top one.
 Prints one JSON object per pair: chrF and BLEU (sacrebleu) against the references, and the
 length-compliance rate (share of outputs within 10 % of the source's character length).
@@ -81,7 +81,11 @@ def main(
         plain_cpu = time.process_time() - started
         requests = [
             TranslationRequest(
-                text=s, source=source, target=target, max_chars=max(1, round(1.1 * len(s)))
+                text=s,
+                source=source,
+                target=target,
+                max_chars=max(1, round(1.1 * len(s))),
+                min_chars=round(0.9 * len(s)),
             )
             for s in sources
         ]

@@ -104,6 +104,7 @@ def test_prompt_carries_context_budget_and_glossary(serve: Any) -> None:
         context_before=("Welcome back.",),
         context_after=("Let's start.",),
         max_chars=30,
+        min_chars=20,
         glossary=glossary,
     )
     (candidates,) = engine.translate_candidates([request])
@@ -115,7 +116,7 @@ def test_prompt_carries_context_budget_and_glossary(serve: Any) -> None:
     (line,) = payload["lines"]
     assert line["context_before"] == ["Welcome back."]
     assert line["context_after"] == ["Let's start."]
-    assert line["max_chars"] == 30
+    assert (line["max_chars"], line["min_chars"]) == (30, 20)
     # the fake model ignored the glossary's "doblaje": the post-check says so
     assert [e.source for e in candidates[0].missing_terms] == ["dubbing"]
     assert not fits(candidates[0], request)  # "ES: GlobalVoice does the dubbing." is 33 chars

@@ -239,6 +239,33 @@ def test_a_tight_budget_widens_the_search() -> None:
     assert [c.text for c in single] == [plain[0].text]  # n_best 1: the best, as asked
 
 
+def test_answers_all_shorter_than_asked_widen_the_search_too() -> None:
+    """NTREX line 30, pt->en: all four beam-4 answers run under 90 % of the source's 48
+    characters (35-37); the wider search finds a fuller wording within the bounds."""
+    line = LINES["pt"][29]
+    request = TranslationRequest(
+        text=line,
+        source="pt",
+        target="en",
+        max_chars=round(1.1 * len(line)),
+        min_chars=round(0.9 * len(line)),
+    )
+    plain = BergamotCandidateTranslator(widen_for_budget=False).translate_candidates(
+        [request], n_best=4
+    )[0]
+    widened = BergamotCandidateTranslator().translate_candidates([request], n_best=4)[0]
+    assert all(len(c.text) < request.min_chars for c in plain)  # type: ignore[operator]
+    assert any(fits(c, request) for c in widened)
+    assert [c.text for c in widened[:2]] == [c.text for c in plain[:2]]
+
+
+def test_length_bounds_are_checked() -> None:
+    with pytest.raises(ValueError, match="min_chars"):
+        TranslationRequest(text="a", source="en", target="pt", max_chars=10, min_chars=11)
+    request = TranslationRequest(text="a", source="en", target="pt", min_chars=3)
+    assert [request.wants_length(n) for n in (2, 3, 500)] == [False, True, True]
+
+
 def test_registry_wraps_it_with_the_glossary() -> None:
     from globalvoice.engines.registry import bergamot_candidate_mt
 

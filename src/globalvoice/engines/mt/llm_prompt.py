@@ -29,7 +29,8 @@ Rules:
 2. "context_before" and "context_after" are neighbouring sentences. Use them to understand the
    line; never translate them into the answer.
 3. When a line has "max_chars", its translation must fit in that many characters, spaces
-   included: choose shorter wording rather than dropping meaning.
+   included: choose shorter wording rather than dropping meaning. When it has "min_chars",
+   the translation should be at least that long: a fuller wording, never added content.
 4. Glossary: render every "term" exactly as its "translation"; a term whose translation is
    "(keep)" stays exactly as written.
 5. Give up to {n_best} different translations per line in "translations", best first{shorter}.
@@ -103,6 +104,8 @@ def _line(line_id: str, request: TranslationRequest) -> dict[str, Any]:
         line["context_after"] = list(request.context_after)
     if request.max_chars is not None:
         line["max_chars"] = request.max_chars
+    if request.min_chars is not None:
+        line["min_chars"] = request.min_chars
     return line
 
 

@@ -13,8 +13,10 @@ it, an engine may implement `CandidateTranslator`:
 - `context_before`/`context_after` are neighbouring sentences in the source language, given for
   meaning only: they are never translated into the answer. Engines that cannot use context
   (sentence-level NMT) ignore them.
-- `max_chars` is the length budget of the translation in characters. The LLM engine asks for it;
-  NMT engines ignore it and the caller picks the candidate that fits (`fits`).
+- `max_chars` is the length budget of the translation in characters, `min_chars` the shortest
+  wanted (isometric translation: a line much shorter than its source leaves the speaker's time
+  silent). The LLM engine asks for them; NMT engines with a search widen it when no candidate
+  lands within them; the caller picks the candidate that does (`fits`).
 - `glossary` holds the entries for this request's language pair (see domain.glossary). Engines
   that take instructions (LLM) put them in the prompt; the others get them enforced by
   `engines.mt.glossary.GlossaryEnforcer`. Either way `Candidate.missing_terms` reports the terms
@@ -57,11 +59,25 @@ class TranslationRequest:
     context_before: tuple[str, ...] = ()
     context_after: tuple[str, ...] = ()
     max_chars: int | None = None
+    min_chars: int | None = None
     glossary: tuple[GlossaryEntry, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_chars is not None and self.max_chars < 1:
             raise ValueError(f"max_chars must be positive, got {self.max_chars}")
+        if self.min_chars is not None and not 0 <= self.min_chars <= (
+            self.max_chars or self.min_chars
+        ):
+            raise ValueError(
+                f"min_chars must be between 0 and max_chars ({self.max_chars}), "
+                f"got {self.min_chars}"
+            )
+
+    def wants_length(self, chars: int) -> bool:
+        """True when a translation of `chars` characters is within the request's bounds."""
+        return (self.max_chars is None or chars <= self.max_chars) and (
+            self.min_chars is None or chars >= self.min_chars
+        )
 
     @property
     def pair(self) -> LanguagePair:
@@ -89,10 +105,8 @@ def failed_candidate(engine: str, error: str) -> Candidate:
 
 
 def fits(candidate: Candidate, request: TranslationRequest) -> bool:
-    """True when the candidate succeeded and is within the request's character budget."""
-    if candidate.failed:
-        return False
-    return request.max_chars is None or len(candidate.text) <= request.max_chars
+    """True when the candidate succeeded and its length is within the request's bounds."""
+    return not candidate.failed and request.wants_length(len(candidate.text))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
