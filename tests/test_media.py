@@ -199,3 +199,20 @@ def test_rms_over_parts_matches_the_whole_signal_in_float64(media: Path) -> None
     assert rms([]) == 0.0
     long = np.tile(speech, 7)  # over one summing block (2**20 samples)
     assert rms([long]) == pytest.approx(whole, rel=1e-9)
+
+
+@pytest.mark.parametrize("expected_ms", [None, 1_000, 11_000, 500_000])
+def test_decoded_audio_is_ffmpegs_whole_output_whatever_length_is_expected(
+    media: Path, expected_ms: int | None
+) -> None:
+    """Decoding into one array (planned from the declared length, grown or trimmed when that
+    is wrong) gives exactly the samples of ffmpeg's whole output read at once."""
+    from globalvoice.media.ffmpeg import run_ffmpeg
+
+    clip = media / "speech" / "jfk.flac"  # 11.0 s
+    raw = run_ffmpeg(
+        ["-i", str(clip), "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-f", "f32le", "-"]
+    )
+    audio = decode_audio(clip, rate_hz=16_000, expected_ms=expected_ms)
+    np.testing.assert_array_equal(audio.samples, np.frombuffer(raw, dtype=np.float32))
+    assert audio.samples.base is None or audio.samples.base.size < 1.12 * audio.samples.size

@@ -4,10 +4,11 @@ LJSpeech minute cut in two chunks against the same minute in one piece."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from globalvoice.engines.stt import faster_whisper
-from globalvoice.engines.stt.faster_whisper import _chunks
+from globalvoice.engines.stt.faster_whisper import _chunks, _Glued
 from globalvoice.media.pcm import decode_audio
 from globalvoice.pipeline.local import DubEngines
 from globalvoice.pipeline.transcribe import detect_speech, transcribe_speech
@@ -30,6 +31,17 @@ def test_chunks_are_cut_only_where_spans_join(
     assert _chunks(lengths, limit) == pieces
     joins = {sum(lengths[:i]) for i in range(len(lengths) + 1)}
     assert all(start in joins and end in joins for start, end in pieces)
+
+
+def test_glued_ranges_read_across_spans_without_one_glued_copy() -> None:
+    rng = np.random.default_rng(7)
+    parts = [rng.standard_normal(n).astype(np.float32) for n in (5, 0, 17, 1, 9)]
+    whole = np.concatenate(parts)
+    glued = _Glued(parts)
+    assert len(glued) == len(whole)
+    for start in range(len(whole) + 1):
+        for end in (start, start + 1, start + 6, start + 20, len(whole) + 5):
+            np.testing.assert_array_equal(glued.range(start, end), whole[start:end])
 
 
 def test_chunked_transcription_keeps_words_and_times(

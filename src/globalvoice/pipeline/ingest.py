@@ -22,8 +22,10 @@ def probe_input(path: Path) -> MediaInfo:
 
 def extract_speech_audio(path: Path, info: MediaInfo) -> Pcm:
     """Mono 16 kHz audio of the first audio stream; refuses files that decode much shorter."""
-    audio = decode_audio(path, rate_hz=SPEECH_RATE_HZ, demuxer=info.container)
     declared_ms = info.audio_duration_ms
+    audio = decode_audio(
+        path, rate_hz=SPEECH_RATE_HZ, demuxer=info.container, expected_ms=declared_ms
+    )
     if (
         declared_ms
         and declared_ms >= _MIN_CHECKED_MS

