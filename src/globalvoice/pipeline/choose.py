@@ -84,6 +84,16 @@ def choose_fitting(
                 break
         if pick is None:
             pick = min(tried, key=lambda k: (tried[k][1], k))
+            # Past the score margin, candidates shorter than every one tried (an engine's
+            # condensed ones) are not spoken here but may be by the chain's 'retranslate'
+            # step, which compares their lines: give them their re-cut shares too.
+            for k in range(max(tried) + 1, count):
+                shares = tuple(item.alternatives[k] for item in items)
+                total = sum(estimate(share) for share in shares)
+                if total < tried[pick][1]:
+                    if len(items) > 1:
+                        shares = balance_shares(shares, budgets, estimate)
+                    tried[k] = (shares, total)
         for position, (i, item) in enumerate(zip(indexes, items, strict=True)):
             chosen[i] = _with_shares(item, pick, tried, position)
     return tuple(chosen)

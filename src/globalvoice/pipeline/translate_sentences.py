@@ -16,7 +16,7 @@ from globalvoice.storage.cache import ArtifactCache
 
 __all__ = ["DEFAULT_SENTENCE_OPTIONS", "SentenceOptions", "translate_for_dubbing"]
 
-SENTENCE_TRANSLATE_VERSION = 1
+SENTENCE_TRANSLATE_VERSION = 2  # 2: shorter paraphrased candidates kept after the n best
 _BUDGET_RATIO = 1.1  # the source's own length plus 10 %: what its speaker fitted in the slot
 
 

@@ -79,25 +79,36 @@ class BergamotCandidateTranslator:
     candidates meets is searched again with twice the beam, and when that finds one within them,
     the best such replaces the last of the n-best (n_best >= 2 only; on NTREX en->pt with beam
     4: 73 -> 78 of 100 lines with a fitting candidate at a 10 % budget, chrF unchanged; pt->en,
-    where the answers run short, with beam 8 and a +-10 % window: 86 -> 90).
+    where the answers run short, with beam 8 and a +-10 % window: 86 -> 90). With `paraphrase`,
+    a request with a budget also gets up to four translations shorter than all of those, found
+    by paraphrasing its source and scored as translations of it (engines.mt.paraphrase), in
+    score order among the rest.
 
     The weights (~70 MB float32 per direction) load on first use and are shared by every
     instance in the process.
     """
 
     def __init__(
-        self, *, beam_size: int = 4, length_alpha: float = 1.0, widen_for_budget: bool = True
+        self,
+        *,
+        beam_size: int = 4,
+        length_alpha: float = 1.0,
+        widen_for_budget: bool = True,
+        paraphrase: bool = True,
     ) -> None:
         from globalvoice.engines.mt.marian_decoder import DecodeOptions
 
         self._options = DecodeOptions(beam_size=beam_size, length_alpha=length_alpha)
         self._widen = widen_for_budget
+        self._paraphrase = paraphrase
 
     @property
     def info(self) -> EngineInfo:
         decoding = f"numpy-beam{self._options.beam_size}-alpha{self._options.length_alpha:g}"
         if self._widen:
             decoding += "-widen"
+        if self._paraphrase:
+            decoding += "-paraphrase"
         return EngineInfo(name="mt.bergamot", model_id=f"{_MODEL_ID}/{decoding}", licence=LICENCE)
 
     @property
@@ -135,9 +146,35 @@ class BergamotCandidateTranslator:
                 more = decoder.translate([asked[k].text for k in outside], wider)
                 for k, extra in zip(outside, more, strict=True):
                     results[k] = _with_fitting(results[k], extra, asked[k], n)
-            for i, hypotheses in zip(indexes, results, strict=True):
-                out[i] = [Candidate(text=h.text, score=h.score, engine=engine) for h in hypotheses]
+            shorter = self._shorter(pair, asked, results) if n >= 2 else {}
+            for k, (i, hypotheses) in enumerate(zip(indexes, results, strict=True)):
+                found = [Candidate(text=h.text, score=h.score, engine=engine) for h in hypotheses]
+                found += [Candidate(text=t, score=s, engine=engine) for t, s in shorter.get(k, [])]
+                out[i] = sorted(found, key=lambda c: -c.score)
         return out
+
+    def _shorter(
+        self,
+        pair: LanguagePair,
+        asked: list[TranslationRequest],
+        results: list[list["Hypothesis"]],
+    ) -> dict[int, list[tuple[str, float]]]:
+        """Shorter translations by paraphrase (engines.mt.paraphrase) for the requests with a
+        length budget, by position in `asked`."""
+        back = (pair[1], pair[0])
+        wanted = [k for k, request in enumerate(asked) if request.max_chars is not None]
+        if not self._paraphrase or back not in _MODEL_DIRS or not wanted:
+            return {}
+        from globalvoice.engines.mt.paraphrase import shorter_by_paraphrase
+
+        found = shorter_by_paraphrase(
+            shared_decoder(pair),
+            shared_decoder(back),
+            [asked[k].text for k in wanted],
+            [results[k] for k in wanted],
+            length_alpha=self._options.length_alpha,
+        )
+        return dict(zip(wanted, found, strict=True))
 
 
 def _with_fitting(

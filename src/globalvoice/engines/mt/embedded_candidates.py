@@ -2,7 +2,8 @@
 
 Every Bergamot hop of a route (en->pt, pt->en) widens each candidate into n-best candidates
 from the numpy decoder, wherever it sits: en->pt->es widens at the first hop, es->pt->en at the
-second. Every rule-based hop (Apertium, one answer) carries each candidate on. Candidates that
+second; the hop's shorter paraphrased translations (engines.mt.paraphrase) ride along after the
+n best. Every rule-based hop (Apertium, one answer) carries each candidate on. Candidates that
 end up with the same text are merged, the best score kept. The character budget is handed to
 every hop as is: Romance languages on these routes differ little in length, and the caller
 re-checks the final text anyway. A route with no Bergamot hop (es<->pt, es->fr) has one answer.
@@ -21,6 +22,7 @@ from globalvoice.engines.mt.requests import (
     CandidateTranslator,
     MtCapabilities,
     TranslationRequest,
+    best_and_shorter,
     group_by_pair,
 )
 
@@ -127,7 +129,7 @@ class EmbeddedCandidateTranslator:
                 for child in next(found):
                     score = child.score if child.failed else candidate.score + child.score
                     grown.append(replace(child, score=score))
-            widened.append(sorted(grown, key=lambda c: -c.score)[: max(1, n_best)])
+            widened.append(best_and_shorter(sorted(grown, key=lambda c: -c.score), n_best))
         return widened
 
     def _carry(self, lists: list[list[Candidate]], a: str, b: str) -> list[list[Candidate]]:

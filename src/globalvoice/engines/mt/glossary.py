@@ -25,6 +25,7 @@ from globalvoice.engines.mt.requests import (
     CandidateTranslator,
     MtCapabilities,
     TranslationRequest,
+    best_and_shorter,
 )
 
 __all__ = ["GlossaryEnforcer", "Protected", "protect", "restore"]
@@ -83,7 +84,8 @@ class GlossaryEnforcer:
     glossary. A line with glossary terms is translated twice in the same batch, as it is and with
     placeholders: the engine's own wording keeps articles and agreement right ("a dublagem"), so
     its candidates come first when they pass the post-check; the placeholder candidates follow.
-    Lists are ordered glossary-compliant first, then by score, and cut to `n_best`."""
+    Lists are ordered glossary-compliant first, then by score, and cut to `n_best` (and the
+    shorter ones after them: `requests.best_and_shorter`)."""
 
     def __init__(self, inner: CandidateTranslator) -> None:
         self._inner = inner
@@ -138,4 +140,4 @@ def _ranked(candidates: list[Candidate], n_best: int) -> list[Candidate]:
     best: dict[str, Candidate] = {}
     for candidate in sorted(good, key=lambda c: (bool(c.missing_terms), -c.score)):
         best.setdefault(candidate.text, candidate)
-    return list(best.values())[: max(n_best, 1)]
+    return best_and_shorter(list(best.values()), n_best)

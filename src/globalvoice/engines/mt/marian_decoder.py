@@ -126,6 +126,56 @@ class MarianTranslator:
                 out[todo[j]] = hypotheses
         return out
 
+    def score(
+        self, source: str, targets: Sequence[str], *, length_alpha: float = 1.0
+    ) -> list[float]:
+        """Each target's `Hypothesis.score` as a translation of `source`, by forced decoding:
+        the log-probability the model gives the target's tokens and EOS. Each step's softmax
+        is over the source's shortlist as in the search, plus the target's own tokens where the
+        shortlist lacks them (a paraphrase's words): a text the search found scores exactly as
+        the search scored it (up to tokenization), any other a little lower, never -inf."""
+        if not targets:
+            return []
+        encoding = self._tokenizer.encode(source, add_special_tokens=False)
+        source_ids = np.array([*encoding.ids, EOS_ID], dtype=np.int64)
+        encoded = self.model.encode(source_ids[None, :], np.array([len(source_ids)]))
+        rows = [
+            np.array([*e.ids, EOS_ID], dtype=np.int64)
+            for e in self._tokenizer.encode_batch(list(targets), add_special_tokens=False)
+        ]
+        n, steps = len(rows), max(len(row) for row in rows)
+        tokens = np.full((n, steps), EOS_ID, dtype=np.int64)
+        for index, ids in enumerate(rows):
+            tokens[index, : len(ids)] = ids
+        words = self._shortlist_words(source_ids)
+        vocab = np.unique(np.concatenate([words, *rows]))
+        allowed = np.full((n, len(vocab)), -np.inf, np.float32)
+        for index, ids in enumerate(rows):
+            allowed[index, np.searchsorted(vocab, np.concatenate([words, ids]))] = 0.0
+        layer = self.model.output_layer(vocab)
+        lengths = np.array([len(row) for row in rows])
+        cells = [np.zeros((n, self.model.dim), np.float32) for _ in self.model.decoder]
+        total = np.zeros(n, np.float64)
+        previous: I64 | None = None
+        for t in range(steps):
+            hidden, cells = self.model.step(encoded, previous, t, cells, n)
+            logp = layer(hidden) + allowed
+            _log_softmax_(logp)
+            step = logp[np.arange(n), np.searchsorted(vocab, tokens[:, t])]
+            total += np.where(t < lengths, step, 0.0)
+            previous = tokens[:, t]
+        return [float(x) for x in total / lengths.astype(np.float64) ** length_alpha]
+
+    def _shortlist_words(self, source: I64) -> I64:
+        """The target words the search may emit for `source`: its shortlist (EOS included,
+        UNK never), or the whole vocabulary less UNK without a shortlist."""
+        v = self.model.vocab_size
+        if self._shortlist is None:
+            return np.delete(np.arange(v, dtype=np.int64), UNK_ID)
+        words: I64 = self._shortlist.targets(source, always=[EOS_ID])
+        kept: I64 = words[(words != UNK_ID) & (words < v)]
+        return kept
+
     def _translate_batch(
         self, sources: list[I64], options: DecodeOptions
     ) -> list[list[Hypothesis]]:
@@ -148,14 +198,10 @@ class MarianTranslator:
     def _output_groups(self, sources: list[I64], group_size: int) -> list["_OutputGroup"]:
         """The output layer per group of `group_size` sentences: over the union of their
         shortlists (UNK left out: Marian never emits it), each sentence masked to its own."""
-        v = self.model.vocab_size
         if self._shortlist is None:
-            vocab = np.delete(np.arange(v, dtype=np.int64), UNK_ID)
+            vocab = self._shortlist_words(sources[0])
             return [_OutputGroup.build(self.model, np.arange(len(sources)), vocab, None)]
-        per_sentence = [
-            words[(words != UNK_ID) & (words < v)]
-            for words in (self._shortlist.targets(s, always=[EOS_ID]) for s in sources)
-        ]
+        per_sentence = [self._shortlist_words(s) for s in sources]
         groups = []
         for start in range(0, len(sources), group_size):
             members = np.arange(start, min(start + group_size, len(sources)))

@@ -43,6 +43,7 @@ __all__ = [
     "MtCapabilities",
     "SingleCandidate",
     "TranslationRequest",
+    "best_and_shorter",
     "failed_candidate",
     "fits",
     "group_by_pair",
@@ -102,6 +103,19 @@ class Candidate:
 def failed_candidate(engine: str, error: str) -> Candidate:
     """The single candidate of a line the engine could not translate."""
     return Candidate(text="", score=-math.inf, engine=engine, error=error)
+
+
+def best_and_shorter(ranked: Sequence[Candidate], n_best: int) -> list[Candidate]:
+    """The first `n_best` of `ranked` (best first), then up to n_best // 2 of the rest that are
+    shorter than all of those: an engine's condensed translations (engines.mt.paraphrase) score
+    below its n best but are what a line too long for its time needs."""
+    n = max(n_best, 1)
+    best = list(ranked[:n])
+    lengths = [len(c.text) for c in best if not c.failed]
+    if not lengths:
+        return best
+    shortest = min(lengths)
+    return best + [c for c in ranked[n:] if not c.failed and len(c.text) < shortest][: n // 2]
 
 
 def fits(candidate: Candidate, request: TranslationRequest) -> bool:
