@@ -231,3 +231,26 @@ def test_overlapping_speech_is_reported(
         f"recall {recall:.2f}, found in {found_in}/10"
     )
     assert precision >= 0.7 and found_in >= 3
+
+
+def test_windows_levelled_a_block_at_a_time_embed_as_from_one_levelled_copy(
+    media: Path, embedder: SpeakerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Diarization levels the audio a block of windows at a time (memory flat with length):
+    the embeddings are those of the whole input levelled at once."""
+    from globalvoice.media.pcm import levelled, rms
+    from globalvoice.pipeline import diarize as diarize_module
+
+    audio = decode_audio(media / "speech" / "dialogue" / "azure_katiesteve.wav", rate_hz=16_000)
+    speech = registry.build_vad(Settings()).detect(audio)
+    native = diarize_module._native_windows(
+        speech, embedder.window_ms, diarize_module.DiarizePolicy()
+    )
+    level = rms([audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech])
+    whole = Pcm(samples=levelled(audio.samples, level=level, target_dbfs=-20.0), rate_hz=16_000)
+    expected = embedder.embed_spans(whole, native)
+    assert len(native) > 64
+    for block in (320, 64):  # whole batches of the embedder: the same batches as at once
+        monkeypatch.setattr(diarize_module, "_LEVEL_BLOCK_WINDOWS", block)
+        found = diarize_module._embed_levelled(audio, speech, native, embedder)
+        np.testing.assert_allclose(found, expected, atol=1e-6)

@@ -42,6 +42,7 @@ from globalvoice.storage.cache import ArtifactCache
 __all__ = ["DiarizePolicy", "diarize", "diarize_cached"]
 
 _TARGET_RMS_DBFS = -20.0
+_LEVEL_BLOCK_WINDOWS = 5 * 64  # five of the d-vector embedder's batches
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,13 +70,34 @@ class _Cells:
     span: npt.NDArray[np.int64]
 
 
-def _level(audio: Pcm, speech: Sequence[SpeechSpan]) -> Pcm:
-    parts = [audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech]
-    level = rms(parts if parts else [audio.samples])
-    if level <= 1e-6:
-        return audio
-    scaled = levelled(audio.samples, level=level, target_dbfs=_TARGET_RMS_DBFS)
-    return Pcm(samples=scaled, rate_hz=audio.rate_hz)
+def _embed_levelled(
+    audio: Pcm,
+    speech: Sequence[SpeechSpan],
+    native: Sequence[tuple[int, int]],
+    embedder: SpeakerEmbedder,
+) -> npt.NDArray[np.float32]:
+    """The embedding of each native window, the speech first brought to -20 dBFS RMS. The
+    levelled audio is made a block of windows at a time (about a minute of speech): a levelled
+    copy of a whole 30 min input would hold another 115 MB. A block is a whole number of the
+    embedder's batches (64 windows; its int8 activations are quantized per batch), so the
+    embeddings are exactly those of the whole input levelled at once."""
+    level = rms([audio.slice_ms(s.start_ms, s.end_ms).samples for s in speech])
+    vectors: list[npt.NDArray[np.float32]] = []
+    first = 0
+    while first < len(native):
+        start = native[first][0]
+        last = first + _LEVEL_BLOCK_WINDOWS
+        block = native[first:last]
+        piece = audio.slice_ms(start, max(end for _, end in block))
+        samples = (
+            levelled(piece.samples, level=level, target_dbfs=_TARGET_RMS_DBFS)
+            if level > 1e-6
+            else piece.samples
+        )
+        windows = [(a - start, b - start) for a, b in block]
+        vectors.append(embedder.embed_spans(Pcm(samples=samples, rate_hz=audio.rate_hz), windows))
+        first = last
+    return np.concatenate(vectors)
 
 
 def _native_windows(
@@ -228,7 +250,7 @@ def diarize(
     if speakers == 1 or not native:
         progress(StageProgress(stage="diarize", done=1, total=1))
         return single_speaker(speech, requested=speakers)
-    vectors = embedder.embed_spans(_level(audio, speech), native)
+    vectors = _embed_levelled(audio, speech, native, embedder)
     groups = _cluster_windows(native, speech, policy)
     windows = np.stack([vectors[g].mean(axis=0) for g in groups])
     windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-12)
