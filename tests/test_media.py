@@ -216,3 +216,28 @@ def test_decoded_audio_is_ffmpegs_whole_output_whatever_length_is_expected(
     audio = decode_audio(clip, rate_hz=16_000, expected_ms=expected_ms)
     np.testing.assert_array_equal(audio.samples, np.frombuffer(raw, dtype=np.float32))
     assert audio.samples.base is None or audio.samples.base.size < 1.12 * audio.samples.size
+
+
+def test_a_damaged_file_that_floods_ffmpegs_log_decodes_without_hanging(
+    media: Path, tmp_path: Path
+) -> None:
+    """An MP3 with a byte flipped every 97: ffmpeg logs an error per damaged frame, far more
+    than a pipe holds (134 KB), which hung the decoder while it waited for the audio."""
+    import subprocess
+    import sys
+
+    clean = tmp_path / "long.mp3"
+    ffmpeg("-stream_loop", "20", "-i", str(media / "speech" / "jfk.flac"), "-t", "200",
+           "-c:a", "libmp3lame", "-b:a", "64k", str(clean))  # fmt: skip
+    damaged = bytearray(clean.read_bytes())
+    for index in range(5000, len(damaged), 97):
+        damaged[index] ^= 0x5A
+    (tmp_path / "damaged.mp3").write_bytes(damaged)
+    script = (
+        "from pathlib import Path; from globalvoice.media.pcm import decode_audio; "
+        f"print(decode_audio(Path({str(tmp_path / 'damaged.mp3')!r}), rate_hz=16000).duration_ms)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert 100_000 < int(done.stdout) <= 200_000  # most frames survive; no hang

@@ -2,6 +2,7 @@
 
 import math
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator
 from math import gcd
 from pathlib import Path
@@ -75,12 +76,19 @@ def stream_audio(
         "-",
     ]
     block_bytes = block_frames * channels * 4
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    # ffmpeg's messages go to a file, not a pipe: a damaged file can log more than a pipe holds
+    # (an error per frame), and ffmpeg would block on it while we wait for its audio
+    with (
+        tempfile.TemporaryFile() as messages,
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=messages) as proc,
+    ):
         assert proc.stdout is not None  # noqa: S101 - Popen with PIPE always sets it
         while chunk := proc.stdout.read(block_bytes):
             usable = len(chunk) - len(chunk) % (channels * 4)
             yield np.frombuffer(chunk[:usable], dtype=np.float32).reshape(-1, channels)
-        stderr = proc.stderr.read() if proc.stderr else b""
+        proc.wait()
+        messages.seek(max(0, messages.seek(0, 2) - 4000))
+        stderr = messages.read()
     if proc.returncode != 0:
         raise MediaUnreadable(
             f"ffmpeg could not decode the audio of {path.name}.",
