@@ -4,6 +4,7 @@ refused), the steps a take records, the re-translation step on a fake voice, and
 per-language summary."""
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from globalvoice.pipeline.dub import Placement
 from globalvoice.pipeline.fit import FitPolicy, available_ms, fit_take, place_take, plan_chain
 from globalvoice.pipeline.manifest import fit_summary
 from globalvoice.pipeline.render import render_language
+from globalvoice.pipeline.retranslate import sentence_retranslations
 from globalvoice.storage.cache import ArtifactCache
 
 K = FitStepKind
@@ -330,3 +332,46 @@ def test_a_take_shorter_than_planned_is_not_left_past_the_comfortable_tempo() ->
         short, line, natural_ms=1150, tts_speed_permille=1160, silence_ms=0, policy=POLICY
     )
     assert take.audio.duration_ms == 1000 and take.tempo == 1.15
+
+
+@pytest.mark.parametrize(
+    ("chars", "condensed_taken"),
+    [pytest.param(58, False, id="1.16x-just-past-comfortable"), pytest.param(59, True, id="1.18x")],
+)
+def test_a_condensed_candidate_is_taken_only_when_clearly_needed(
+    chars: int, condensed_taken: bool, tmp_path: Path
+) -> None:
+    """Lines of 3000 ms back to back at 60 ms a character. The chosen candidate's hardest line
+    needs `chars` characters; the only other candidate is condensed (scored past the choice
+    margin: it may drop detail). Just past the comfortable tempo (1.16x) the pauses step and the
+    estimate's error can still bring the line home, so it is not worth it; at 1.18x it is, for
+    a sentence over two lines and for a line alone."""
+
+    def line(index: int, start: int) -> Line:
+        return Line(id=f"L{index}", start_ms=start, end_ms=start + 3000, text="x", language="en")
+
+    sentence = [
+        TranslatedLine(
+            line=line(n, 3000 * (n - 1)), language="pt", text=first, engine="t", group_id="L1",
+            alternatives=(first, "c" * 50), scores=(-0.1, -0.5),
+        )
+        for n, first in ((1, "a" * chars), (2, "b" * 40))
+    ]  # fmt: skip
+    voices = {
+        "S1": SpeakerVoice(
+            speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
+            voice="fake",
+        )
+    }  # fmt: skip
+    tts: Any = FakeVoice()
+    switched = sentence_retranslations(
+        sentence, voices=voices, tts=tts, policy=POLICY, media_end_ms=6000
+    )
+    assert switched == ({0: 1, 1: 1} if condensed_taken else {})
+    alone = replace(sentence[0], group_id="L1", line=line(1, 0))
+    (rendered,) = render_language(
+        [alone], voices=voices, tts=tts, policy=POLICY, media_end_ms=3000,
+        cache=ArtifactCache.local(tmp_path, enabled=False), on_take=lambda take: None,
+    )  # fmt: skip
+    assert rendered.placement is not None
+    assert (rendered.placement.retranslated_to == 1) is condensed_taken

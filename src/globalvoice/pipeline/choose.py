@@ -21,7 +21,13 @@ from globalvoice.pipeline.balance import Shares, balance_shares
 from globalvoice.pipeline.cast import SpeakerVoice
 from globalvoice.pipeline.fit import FitPolicy, borrowable_ms, silence_after_ms
 
-__all__ = ["ChoicePolicy", "choose_fitting", "choose_for_fit", "comfortable_budget"]
+__all__ = [
+    "ChoicePolicy",
+    "choose_fitting",
+    "choose_for_fit",
+    "comfortable_budget",
+    "is_condensed",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +38,14 @@ class ChoicePolicy:
 
 
 DEFAULT_CHOICE = ChoicePolicy()
+
+
+def is_condensed(item: TranslatedLine, k: int, policy: ChoicePolicy = DEFAULT_CHOICE) -> bool:
+    """Candidate `k` scores past the margin: a condensed translation (engines.mt.paraphrase)
+    kept for lines that need it, never chosen by this step."""
+    return bool(item.scores) and item.scores[k] < item.scores[0] - policy.score_margin
+
+
 ESTIMATE_MARGIN_MS = 100
 BALANCED_NOTE = "split over its lines at the voice's pace"
 

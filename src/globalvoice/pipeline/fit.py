@@ -40,6 +40,7 @@ __all__ = [
     "borrowable_ms",
     "choose_speed",
     "fit_take",
+    "needs_condensing",
     "pick_retranslation",
     "place_take",
     "plan_chain",
@@ -55,6 +56,11 @@ SPEED_SLACK_PERMILLE = 10
 DEFAULT_STEPS = tuple(FitStepKind)
 # The 'pauses' step makes a sped-up take again only when that reads it this much slower.
 RESYNTHESIS_MIN_GAIN_PERMILLE = 10
+# How far past the comfortable tempo a predicted reading must be before a condensed candidate
+# (one scored past the choice margin: it may drop detail) is taken: the pauses step and the
+# estimate's error move a take by about this much (LJSpeech minute to Spanish: a sentence
+# predicted just past 1.15x read at 1.15x with its pauses shortened).
+CONDENSED_NEED_PERMILLE = 15
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,6 +211,12 @@ def reading_cost(
         retranslated=True,
     )
     return (_permille(natural_ms, plan.target_ms), max(0, plan.target_ms - plan.slot_ms))
+
+
+def needs_condensing(cost: ReadingCost, policy: FitPolicy) -> bool:
+    """True when a reading is clearly too fast or does not fit: only then is a condensed
+    candidate worth its loss of detail."""
+    return cost[1] > 0 or cost[0] > policy.comfortable_permille + CONDENSED_NEED_PERMILLE
 
 
 def pick_retranslation(

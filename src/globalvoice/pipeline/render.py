@@ -14,7 +14,16 @@ from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.heap import release_free_heap
 from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.fit import FitPolicy, borrowable_ms, fit_take, silence_after_ms
+from globalvoice.pipeline.choose import is_condensed
+from globalvoice.pipeline.fit import (
+    FitPolicy,
+    ReadingCost,
+    borrowable_ms,
+    fit_take,
+    needs_condensing,
+    reading_cost,
+    silence_after_ms,
+)
 from globalvoice.pipeline.keys import translation_key
 from globalvoice.pipeline.retranslate import sentence_retranslations
 from globalvoice.pipeline.translate import translate_lines
@@ -159,13 +168,32 @@ def _spoken(item: TranslatedLine, placed: Placement | None) -> TranslatedLine:
     return replace(item, text=item.alternatives[index], chosen=index)
 
 
-def _retranslations(item: TranslatedLine, solo: bool, policy: FitPolicy) -> list[tuple[int, str]]:
+def _retranslations(
+    item: TranslatedLine, solo: bool, policy: FitPolicy, reading: Callable[[], ReadingCost]
+) -> list[tuple[int, str]]:
     """The candidates a re-translation may pick: the line's other alternatives, only when the
     line is its sentence's only line (a share of another candidate would not join its
-    neighbours' shares) and the chain has the step."""
+    neighbours' shares) and the chain has the step; condensed ones only when the line's
+    predicted `reading` is clearly too fast (`fit.needs_condensing`)."""
     if not solo or not policy.uses(FitStepKind.RETRANSLATE) or len(item.alternatives) <= 1:
         return []
-    return [(k, t) for k, t in enumerate(item.alternatives) if k != item.chosen and t.strip()]
+    condensed = {k for k in range(len(item.alternatives)) if is_condensed(item, k)}
+    if condensed and needs_condensing(reading(), policy):
+        condensed = set()
+    return [
+        (k, t)
+        for k, t in enumerate(item.alternatives)
+        if k != item.chosen and t.strip() and k not in condensed
+    ]
+
+
+def _reading(
+    item: TranslatedLine, *, tts: Synthesizer, voice: str, silence_ms: int, policy: FitPolicy
+) -> ReadingCost:
+    natural = tts.estimate_ms(item.text, voice=voice, language=item.language)
+    return reading_cost(
+        natural_ms=natural, line_ms=item.line.duration_ms, silence_ms=silence_ms, policy=policy
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,7 +250,16 @@ def render_language(
         )
         retranslated = switched.get(index)
         solo = group_sizes[item.group_id or item.line.id] == 1
-        others = _retranslations(item, solo, policy) if retranslated is None else []
+        others = (
+            _retranslations(
+                item,
+                solo,
+                policy,
+                partial(_reading, item, tts=tts, voice=voice, silence_ms=silence_ms, policy=policy),
+            )
+            if retranslated is None
+            else []
+        )
         key = fitted_take_key(
             item.text,
             item.language,

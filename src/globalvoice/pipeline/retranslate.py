@@ -13,9 +13,11 @@ from globalvoice.domain.render import FitStepKind
 from globalvoice.domain.script import TranslatedLine
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.pipeline.cast import SpeakerVoice
+from globalvoice.pipeline.choose import is_condensed
 from globalvoice.pipeline.fit import (
     FitPolicy,
     ReadingCost,
+    needs_condensing,
     pick_retranslation,
     reading_cost,
     silence_after_ms,
@@ -36,7 +38,9 @@ def sentence_retranslations(
     whole sentence so that its lines stay one translation: when the chosen candidate would make
     any of its lines read past the comfortable tempo (or not fit), the sentence switches to the
     best-scored candidate whose every line reads comfortably, else to the one whose hardest line
-    reads easiest, if that is easier than now. Returns {line index: candidate index}."""
+    reads easiest, if that is easier than now. Condensed candidates (`choose.is_condensed`) are
+    considered only when the hardest line is clearly too fast (`fit.needs_condensing`).
+    Returns {line index: candidate index}."""
     if not policy.uses(FitStepKind.RETRANSLATE):
         return {}
     starts = [item.line.start_ms for item in translated]
@@ -74,7 +78,12 @@ def sentence_retranslations(
         now = hardest(indexes, chosen)
         if now[0] <= policy.comfortable_permille and now[1] == 0:
             continue
-        others = [k for k in range(count) if k != chosen]
+        condensed_ok = needs_condensing(now, policy)
+        others = [
+            k
+            for k in range(count)
+            if k != chosen and (condensed_ok or not is_condensed(items[0], k))
+        ]
         pick = pick_retranslation([hardest(indexes, k) for k in others], now, policy)
         if pick is not None:
             switched.update(dict.fromkeys(indexes, others[pick]))
