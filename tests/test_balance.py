@@ -55,15 +55,29 @@ def test_a_short_last_line_hands_its_first_words_to_the_line_before() -> None:
     assert worst_load(after, budgets, said_ms) == worst_load(shares[:2], budgets[:2], said_ms)
 
 
+VOICES = {
+    "S1": SpeakerVoice(
+        speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
+        voice="v",
+    )
+}  # fmt: skip
+
+
+class SaidVoice:
+    def estimate_ms(self, text: str, *, voice: str, language: str) -> int:
+        return said_ms(text)
+
+
+def line(n: int, start: int, end: int) -> Line:
+    return Line(id=f"L{n}", start_ms=start, end_ms=end, text="x", language="en")
+
+
 def test_a_split_that_is_already_even_is_kept() -> None:
     shares = ("aaaa bbbb", "cccc dddd")
     assert balance_shares(shares, [1000, 1000], said_ms) == shares
 
 
 def test_the_best_candidate_is_kept_when_recutting_it_makes_it_fit(tmp_path: Path) -> None:
-    def line(n: int, start: int, end: int) -> Line:
-        return Line(id=f"L{n}", start_ms=start, end_ms=end, text="x", language="en")
-
     best = ("aaaa aaaa aaaa aaaa aaaa", "bbbb")  # 1440 + 240 ms: too long for a 1200 ms line
     second = ("cccc cccc cccc cccc", "dd")  # shorter, but worse-scored
     items = [
@@ -73,18 +87,7 @@ def test_the_best_candidate_is_kept_when_recutting_it_makes_it_fit(tmp_path: Pat
         )
         for n, (start, end) in enumerate([(0, 1200), (1200, 2400)], start=1)
     ]  # fmt: skip
-    voices = {
-        "S1": SpeakerVoice(
-            speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
-            voice="v",
-        )
-    }  # fmt: skip
-
-    class Voice:
-        def estimate_ms(self, text: str, *, voice: str, language: str) -> int:
-            return said_ms(text)
-
-    out = choose_fitting(items, voices=voices, tts=Voice(), budget_ms=lambda ln: 1200)  # type: ignore[arg-type]
+    out = choose_fitting(items, voices=VOICES, tts=SaidVoice(), budget_ms=lambda ln: 1200)  # type: ignore[arg-type]
     assert [item.chosen for item in out] == [0, 0]  # re-cut, the best candidate fits
     assert [item.text for item in out] == ["aaaa aaaa aaaa", "aaaa aaaa bbbb"]
     assert all(item.note == BALANCED_NOTE for item in out)
@@ -95,9 +98,6 @@ def test_shorter_candidates_past_the_score_margin_are_recut_for_the_retranslate_
     """No candidate within the score margin fits: the shortest of them is spoken, and a shorter
     one beyond the margin (a condensed translation) gets its lines re-cut at the voice's pace,
     so that the chain's 'retranslate' step compares it fairly; a longer one is left alone."""
-
-    def line(n: int, start: int, end: int) -> Line:
-        return Line(id=f"L{n}", start_ms=start, end_ms=end, text="x", language="en")
 
     best = ("aaaa aaaa aaaa aaaa aaaa aaaa", "bbbb")
     condensed = ("cccc cccc cccc cccc", "dd")  # shorter, scored past the margin
@@ -110,18 +110,7 @@ def test_shorter_candidates_past_the_score_margin_are_recut_for_the_retranslate_
         )
         for n, (start, end) in enumerate([(0, 1200), (1200, 2400)], start=1)
     ]  # fmt: skip
-    voices = {
-        "S1": SpeakerVoice(
-            speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
-            voice="v",
-        )
-    }  # fmt: skip
-
-    class Voice:
-        def estimate_ms(self, text: str, *, voice: str, language: str) -> int:
-            return said_ms(text)
-
-    out = choose_fitting(items, voices=voices, tts=Voice(), budget_ms=lambda ln: 1000)  # type: ignore[arg-type]
+    out = choose_fitting(items, voices=VOICES, tts=SaidVoice(), budget_ms=lambda ln: 1000)  # type: ignore[arg-type]
     assert [item.chosen for item in out] == [0, 0]  # none fits: the best, re-cut, is spoken
     assert [item.alternatives[1] for item in out] == ["cccc cccc", "cccc cccc dd"]
     assert [item.alternatives[2] for item in out] == list(longer)  # not shorter: as it was

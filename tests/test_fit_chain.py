@@ -26,6 +26,12 @@ from globalvoice.pipeline.retranslate import sentence_retranslations
 from globalvoice.storage.cache import ArtifactCache
 
 K = FitStepKind
+VOICES = {
+    "S1": SpeakerVoice(
+        speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
+        voice="fake",
+    )
+}  # fmt: skip
 POLICY = FitPolicy()  # cap 1.3, comfortable 1.15, borrow up to 1500 ms, the order
 
 
@@ -248,12 +254,6 @@ def test_render_records_the_chain_speaks_the_retranslation_and_caches_both(
             alternatives=("o" * 10, "p" * 2), scores=(-0.1, -0.2),
         ),
     ]  # fmt: skip
-    voices = {
-        "S1": SpeakerVoice(
-            speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
-            voice="fake",
-        )
-    }  # fmt: skip
     cache = ArtifactCache.local(tmp_path / "cache")
     renders = []
     for _ in range(2):
@@ -261,7 +261,7 @@ def test_render_records_the_chain_speaks_the_retranslation_and_caches_both(
         renders.append(
             render_language(
                 items,
-                voices=voices,
+                voices=VOICES,
                 tts=tts,
                 policy=POLICY,
                 media_end_ms=6000,
@@ -357,20 +357,14 @@ def test_a_condensed_candidate_is_taken_only_when_clearly_needed(
         )
         for n, first in ((1, "a" * chars), (2, "b" * 40))
     ]  # fmt: skip
-    voices = {
-        "S1": SpeakerVoice(
-            speaker_id="S1", median_f0_hz=200.0, formant_dispersion_hz=1100.0, is_female=True,
-            voice="fake",
-        )
-    }  # fmt: skip
     tts: Any = FakeVoice()
     switched = sentence_retranslations(
-        sentence, voices=voices, tts=tts, policy=POLICY, media_end_ms=6000
+        sentence, voices=VOICES, tts=tts, policy=POLICY, media_end_ms=6000
     )
     assert switched == ({0: 1, 1: 1} if condensed_taken else {})
     alone = replace(sentence[0], group_id="L1", line=line(1, 0))
     (rendered,) = render_language(
-        [alone], voices=voices, tts=tts, policy=POLICY, media_end_ms=3000,
+        [alone], voices=VOICES, tts=tts, policy=POLICY, media_end_ms=3000,
         cache=ArtifactCache.local(tmp_path, enabled=False), on_take=lambda take: None,
     )  # fmt: skip
     assert rendered.placement is not None

@@ -226,6 +226,18 @@ def test_candidate_translator_rejects_other_pairs() -> None:
         )
 
 
+def _plain_and_widened(
+    request: TranslationRequest,
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Four candidates without and with the wider search (no paraphrases either way)."""
+    return tuple(  # type: ignore[return-value]
+        BergamotCandidateTranslator(widen_for_budget=widen, paraphrase=False).translate_candidates(
+            [request], n_best=4
+        )[0]
+        for widen in (False, True)
+    )
+
+
 def test_a_tight_budget_widens_the_search() -> None:
     """NTREX line 5: none of the beam-4 candidates fits 10 % over the source; the beam-8 search
     finds "... o prédio." (87 characters), which replaces the last candidate."""
@@ -233,12 +245,7 @@ def test_a_tight_budget_widens_the_search() -> None:
     request = TranslationRequest(
         text=line, source="en", target="pt", max_chars=int(1.1 * len(line))
     )
-    plain = BergamotCandidateTranslator(widen_for_budget=False).translate_candidates(
-        [request], n_best=4
-    )[0]
-    widened = BergamotCandidateTranslator(paraphrase=False).translate_candidates(
-        [request], n_best=4
-    )[0]
+    plain, widened = _plain_and_widened(request)
     assert not any(fits(c, request) for c in plain)
     assert any(fits(c, request) for c in widened)
     assert [c.text for c in widened[:3]] == [c.text for c in plain[:3]]
@@ -261,12 +268,7 @@ def test_answers_all_shorter_than_asked_widen_the_search_too() -> None:
         max_chars=round(1.1 * len(line)),
         min_chars=round(0.9 * len(line)),
     )
-    plain = BergamotCandidateTranslator(widen_for_budget=False).translate_candidates(
-        [request], n_best=4
-    )[0]
-    widened = BergamotCandidateTranslator(paraphrase=False).translate_candidates(
-        [request], n_best=4
-    )[0]
+    plain, widened = _plain_and_widened(request)
     assert all(len(c.text) < request.min_chars for c in plain)  # type: ignore[operator]
     assert any(fits(c, request) for c in widened)
     assert [c.text for c in widened[:2]] == [c.text for c in plain[:2]]
