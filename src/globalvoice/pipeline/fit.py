@@ -44,6 +44,7 @@ __all__ = [
     "pick_retranslation",
     "place_take",
     "plan_chain",
+    "predicted_reading",
     "reading_cost",
     "silence_after_ms",
 ]
@@ -211,6 +212,24 @@ def reading_cost(
         retranslated=True,
     )
     return (_permille(natural_ms, plan.target_ms), max(0, plan.target_ms - plan.slot_ms))
+
+
+def predicted_reading(
+    text: str,
+    *,
+    line: Line,
+    language: str,
+    voice: str,
+    silence_ms: int,
+    tts: Synthesizer,
+    policy: FitPolicy,
+) -> ReadingCost:
+    """`reading_cost` of `text` spoken on `line`, from the voice's predicted duration (an empty
+    text costs nothing)."""
+    natural = tts.estimate_ms(text, voice=voice, language=language) if text.strip() else 0
+    return reading_cost(
+        natural_ms=natural, line_ms=line.duration_ms, silence_ms=silence_ms, policy=policy
+    )
 
 
 def needs_condensing(cost: ReadingCost, policy: FitPolicy) -> bool:

@@ -21,7 +21,7 @@ from globalvoice.pipeline.fit import (
     borrowable_ms,
     fit_take,
     needs_condensing,
-    reading_cost,
+    predicted_reading,
     silence_after_ms,
 )
 from globalvoice.pipeline.keys import translation_key
@@ -187,15 +187,6 @@ def _retranslations(
     ]
 
 
-def _reading(
-    item: TranslatedLine, *, tts: Synthesizer, voice: str, silence_ms: int, policy: FitPolicy
-) -> ReadingCost:
-    natural = tts.estimate_ms(item.text, voice=voice, language=item.language)
-    return reading_cost(
-        natural_ms=natural, line_ms=item.line.duration_ms, silence_ms=silence_ms, policy=policy
-    )
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Job:
     index: int
@@ -250,16 +241,11 @@ def render_language(
         )
         retranslated = switched.get(index)
         solo = group_sizes[item.group_id or item.line.id] == 1
-        others = (
-            _retranslations(
-                item,
-                solo,
-                policy,
-                partial(_reading, item, tts=tts, voice=voice, silence_ms=silence_ms, policy=policy),
-            )
-            if retranslated is None
-            else []
-        )
+        reading = partial(
+            predicted_reading, item.text, line=item.line, language=item.language,
+            voice=voice, silence_ms=silence_ms, tts=tts, policy=policy,
+        )  # fmt: skip
+        others = _retranslations(item, solo, policy, reading) if retranslated is None else []
         key = fitted_take_key(
             item.text,
             item.language,

@@ -19,7 +19,7 @@ from globalvoice.pipeline.fit import (
     ReadingCost,
     needs_condensing,
     pick_retranslation,
-    reading_cost,
+    predicted_reading,
     silence_after_ms,
 )
 
@@ -52,17 +52,15 @@ def sentence_retranslations(
         costs = []
         for i in indexes:
             item = translated[i]
-            share = item.alternatives[k]
-            voice = voices[item.line.speaker_id].synthesis_voice
-            natural = (
-                tts.estimate_ms(share, voice=voice, language=item.language) if share.strip() else 0
-            )
             next_start = starts[i + 1] if i + 1 < len(starts) else None
             costs.append(
-                reading_cost(
-                    natural_ms=natural,
-                    line_ms=item.line.duration_ms,
+                predicted_reading(
+                    item.alternatives[k],
+                    line=item.line,
+                    language=item.language,
+                    voice=voices[item.line.speaker_id].synthesis_voice,
                     silence_ms=silence_after_ms(item.line, next_start, media_end_ms, policy),
+                    tts=tts,
                     policy=policy,
                 )
             )

@@ -165,13 +165,15 @@ class BergamotCandidateTranslator:
         `_CONDENSE_FROM` of it): the others have room to spare, and paraphrasing costs about
         twice the translation (NTREX: 66 of 100 lines en->pt, 15 pt->en)."""
         back = (pair[1], pair[0])
+        if not self._paraphrase or back not in _MODEL_DIRS:
+            return {}
         wanted = [
             k
             for k, (request, found) in enumerate(zip(asked, results, strict=True))
             if request.max_chars is not None
             and min(len(h.text) for h in found) >= _CONDENSE_FROM * request.max_chars
         ]
-        if not self._paraphrase or back not in _MODEL_DIRS or not wanted:
+        if not wanted:
             return {}
         from globalvoice.engines.mt.paraphrase import shorter_by_paraphrase
 
