@@ -262,6 +262,27 @@ def test_the_voices_long_pauses_are_shortened_before_its_words_are_sped_up(
     assert kept and min(kept) >= 100  # pauses shortened, not removed
 
 
+LONG_SENTENCE_PT = (
+    "produziram os livros de bloco que eram os antecessores imediatos do verdadeiro livro "
+    "impresso, a invenção de letras metálicas móveis em meados do século XV pode ser "
+    "considerada apenas como a"
+)  # LJ001-0003 as the dub re-translates it, on its 12 s line with no silence after it
+
+
+def test_a_take_whose_pauses_were_cut_reads_no_faster_than_the_comfortable_tempo(
+    tts: Synthesizer,
+) -> None:
+    """The TTS speed lands the take a few ms past the comfortable tempo (1.1501x here before
+    the pauses step also took those ms out of the pauses, with pauses to spare)."""
+    voice = tts.voice_for(is_female=True)
+    line = Line(id="L3", start_ms=0, end_ms=12000, text="x", language="en")
+    take = fit_take(line, LONG_SENTENCE_PT, "pt", voice, silence_ms=0, tts=tts, policy=POLICY)
+    labels = [step.label for step in take.steps]
+    assert FitStepKind.PAUSES in [step.kind for step in take.steps], labels
+    assert take.tempo <= 1.15, labels
+    assert take.fits and take.audio.duration_ms <= 12000
+
+
 def test_a_long_line_is_spoken_in_short_batches_and_its_length_still_predicted(
     tts: Synthesizer,
 ) -> None:

@@ -13,9 +13,9 @@ import numpy as np
 
 from globalvoice.domain.audio import Pcm
 
-__all__ = ["Pause", "find_pauses", "pause_excess_ms", "tighten_pauses"]
+__all__ = ["PAUSE_FRAME_MS", "Pause", "find_pauses", "pause_excess_ms", "tighten_pauses"]
 
-_FRAME_MS = 10
+PAUSE_FRAME_MS = 10  # pauses are found, and cut, in whole frames of this length
 _SILENCE_BELOW_PEAK_DB = 40.0  # a frame this far under the take's loudest frame is silent
 _ABOVE_FLOOR_DB = 6.0
 _MIN_PAUSE_MS = 100
@@ -34,7 +34,7 @@ class Pause:
 
 def find_pauses(audio: Pcm) -> list[Pause]:
     """Silent runs of at least 100 ms between words (not the take's lead-in or tail)."""
-    hop = audio.rate_hz * _FRAME_MS // 1000
+    hop = audio.rate_hz * PAUSE_FRAME_MS // 1000
     frames = len(audio.samples) // hop
     if frames == 0:
         return []
@@ -52,8 +52,8 @@ def find_pauses(audio: Pcm) -> list[Pause]:
         if silent[index] and start is None:
             start = index
         elif not silent[index] and start is not None:
-            if (index - start) * _FRAME_MS >= _MIN_PAUSE_MS:
-                pauses.append(Pause(start_ms=start * _FRAME_MS, end_ms=index * _FRAME_MS))
+            if (index - start) * PAUSE_FRAME_MS >= _MIN_PAUSE_MS:
+                pauses.append(Pause(start_ms=start * PAUSE_FRAME_MS, end_ms=index * PAUSE_FRAME_MS))
             start = None
     return pauses
 
@@ -72,7 +72,7 @@ def tighten_pauses(audio: Pcm, *, remove_ms: int, floor_ms: int) -> tuple[Pcm, i
     left = remove_ms
     for pause in pauses:
         spare = min(pause.duration_ms - floor_ms, left)
-        if spare < _FRAME_MS:
+        if spare < PAUSE_FRAME_MS:
             continue
         middle = (pause.start_ms + pause.end_ms) // 2
         cuts.append((middle - spare // 2, middle - spare // 2 + spare))

@@ -27,7 +27,7 @@ from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTa
 from globalvoice.domain.script import Line
 from globalvoice.domain.voices import DspMatch
 from globalvoice.engines.tts.protocol import Synthesizer
-from globalvoice.media.pauses import find_pauses, pause_excess_ms, tighten_pauses
+from globalvoice.media.pauses import PAUSE_FRAME_MS, find_pauses, pause_excess_ms, tighten_pauses
 from globalvoice.media.stretch import stretch_to
 from globalvoice.media.voice_dsp import apply_match
 
@@ -418,8 +418,16 @@ def _tighten(
             audio, natural_ms = take_at(slower)
             speed, goal = slower, target(natural_ms)
     before_ms = audio.duration_ms
+    # A take sped up to about the comfortable tempo keeps its words' rate when its pauses are
+    # cut: should that rate be past the comfortable tempo (the speed knob's steps and the
+    # estimate land a take a few ms either side of it), more of the pauses go (in whole frames
+    # of the pause finder), and placing the take slows its words back to the comfortable tempo.
+    comfortable_ms = policy.comfortable_permille * goal * before_ms // max(1, natural_ms * 1000)
+    past_comfortable = _ceil_div(before_ms - comfortable_ms, PAUSE_FRAME_MS) * PAUSE_FRAME_MS
     audio, removed = tighten_pauses(
-        audio, remove_ms=max(0, before_ms - goal), floor_ms=policy.pause_floor_ms
+        audio,
+        remove_ms=max(0, before_ms - goal, past_comfortable),
+        floor_ms=policy.pause_floor_ms,
     )
     # the words keep their rate: the natural length loses what the pauses lost, in its units
     return audio, natural_ms - round(removed * natural_ms / max(1, before_ms)), speed, removed
