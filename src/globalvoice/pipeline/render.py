@@ -46,8 +46,9 @@ __all__ = [
 # otherwise pass the comfortable tempo. Version 5: a re-translation is also wanted when a line
 # fits only past the comfortable tempo; it picks the best-scored comfortable candidate first;
 # sentences over several lines are re-translated whole (sentence_retranslations). Version 6: the
-# 'pauses' step (the take's own long pauses shortened before any time-stretch).
-SYNTHESIZE_FIT_VERSION = 6
+# 'pauses' step (the take's own long pauses shortened before any time-stretch). Version 7: that
+# step also takes out what would read a sped-up take's words past the comfortable tempo.
+SYNTHESIZE_FIT_VERSION = 7
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
