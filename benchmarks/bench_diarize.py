@@ -3,7 +3,7 @@
 Inputs are built in memory from shared/media/speech/librispeech (CC BY 4.0): whole utterances of
 2 to 5 readers in rotation, 0.4 s apart, so who speaks when is known; plus the ten LJSpeech clips
 (one reader). The reference speech of each utterance is the Silero VAD run on it alone; DER uses
-a 0.25 s collar (globalvoice.pipeline.der). VAD time is not counted: diarization starts from the
+a 0.25 s collar (tests.der). VAD time is not counted: diarization starts from the
 VAD's spans, as in the pipeline. Each case runs once to warm up, then `--repeat` times; the
 minimum wall and CPU time is reported (CPU = this process, all threads).
 
@@ -122,10 +122,11 @@ def ljspeech() -> Any:
 
 
 def measure(name: str, audio: Any, reference: list[Any], truth: int, repeat: int) -> dict[str, Any]:
+    from tests.der import der
+
     from globalvoice.config.settings import Settings
     from globalvoice.engines import registry
-    from globalvoice.pipeline.der import der
-    from globalvoice.pipeline.diarize import diarize
+    from globalvoice.pipeline.analyse.diarize import diarize
 
     settings = Settings()
     vad = registry.build_vad(settings)

@@ -127,7 +127,7 @@ class RssSampler:
         """Label samples with the stage StageClock is timing (between stages: the last one)."""
         from contextlib import contextmanager
 
-        from globalvoice.pipeline.timing import StageClock
+        from globalvoice.dubbing.timing import StageClock
 
         timed = StageClock.stage
         sampler = self
@@ -219,7 +219,7 @@ def run_child(
         start_wall, start_cpu = time.perf_counter(), _cpu_s()
         from globalvoice.cli.dub import build_engines
         from globalvoice.config.settings import Settings
-        from globalvoice.pipeline.local import DubRequest, run_local
+        from globalvoice.dubbing.local import DubRequest, run_local
         from globalvoice.storage.cache import ArtifactCache
 
         settings = Settings()  # default cache_dir: the assembled model files load from there

@@ -87,7 +87,7 @@ def build_video(reader: str, folder: Path) -> Path:
 
 def dub_once(video: Path, out: Path, engines: Any, matching: bool, cache: Any) -> dict[str, Any]:
     from globalvoice.config.settings import Settings
-    from globalvoice.pipeline.local import DubRequest, run_local
+    from globalvoice.dubbing.local import DubRequest, run_local
 
     settings = Settings().pipeline.model_copy(update={"voice_matching": matching, "speakers": 1})
     request = DubRequest(input_path=video, targets=("es",), out_dir=out, source="en")
@@ -101,7 +101,7 @@ def judge_dub(
     from tests.test_dub_e2e import transcribe_file
 
     from globalvoice.media.pcm import decode_audio
-    from globalvoice.pipeline.voices import embed_voice
+    from globalvoice.pipeline.voices.profiles import embed_voice
 
     stem = out / next(a["path"] for a in manifest["artifacts"] if a["kind"] == "speech_stem")
     speech = decode_audio(stem, rate_hz=16_000)
@@ -126,7 +126,7 @@ def profile_timing(readers: list[str], engines: Any) -> dict[str, Any]:
     """CPU seconds: the shipped voices' reference takes once, then one profile per reader."""
     from globalvoice.domain.voices import VoiceBlend
     from globalvoice.media.pcm import decode_audio
-    from globalvoice.pipeline.voices import VoiceBank, build_profile
+    from globalvoice.pipeline.voices.profiles import VoiceBank, build_profile
 
     bank = VoiceBank(engines.tts, None)
     cpu = time.process_time()
@@ -194,7 +194,7 @@ def main(
     from globalvoice.config.settings import Settings
     from globalvoice.domain.voices import VoiceProfile
     from globalvoice.media.pcm import decode_audio
-    from globalvoice.pipeline.voices import SearchPolicy, embed_voice
+    from globalvoice.pipeline.voices.profiles import SearchPolicy, embed_voice
     from globalvoice.storage.cache import ArtifactCache
 
     started = time.monotonic()

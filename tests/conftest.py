@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from globalvoice.config.settings import Settings
+from globalvoice.dubbing.local import DubEngines
 from globalvoice.media.ffmpeg import ffmpeg_exe
-from globalvoice.pipeline.local import DubEngines
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The CLI's voice library and service data live in data_dir: tests never touch the user's own

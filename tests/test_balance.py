@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from globalvoice.domain.script import Line, TranslatedLine
-from globalvoice.pipeline.balance import balance_shares, worst_load
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.choose import BALANCED_NOTE, choose_fitting
-from globalvoice.pipeline.local import DubEngines
-from globalvoice.pipeline.sentences import split_translation
+from globalvoice.dubbing.local import DubEngines
+from globalvoice.pipeline.render.balance import balance_shares, worst_load
+from globalvoice.pipeline.render.choose import BALANCED_NOTE, choose_fitting
+from globalvoice.pipeline.translate.sentences import split_translation
+from globalvoice.pipeline.voices.cast import SpeakerVoice
 
 
 def said_ms(text: str) -> int:

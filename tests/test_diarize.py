@@ -23,11 +23,11 @@ from globalvoice.domain.speakers import (
 )
 from globalvoice.domain.transcript import SpeechSpan, Transcript, TranscriptSegment, Word
 from globalvoice.engines.base import EngineInfo
-from globalvoice.pipeline.clustering import ClusterPolicy, cluster, smooth_path
-from globalvoice.pipeline.der import der
-from globalvoice.pipeline.diarize import diarize, diarize_cached
-from globalvoice.pipeline.segment import SegmentPolicy, build_lines
+from globalvoice.pipeline.analyse.clustering import ClusterPolicy, cluster, smooth_path
+from globalvoice.pipeline.analyse.diarize import diarize, diarize_cached
+from globalvoice.pipeline.analyse.segment import SegmentPolicy, build_lines
 from globalvoice.storage.cache import ArtifactCache
+from tests.der import der
 
 RATE = 16_000
 PITCHES = (200.0, 500.0, 900.0)
@@ -306,8 +306,8 @@ def test_diarize_cached_skips_the_model_the_second_time(tmp_path: object) -> Non
 def test_analysis_with_speakers_survives_the_stage_codec() -> None:
     from globalvoice.domain.media import MediaInfo
     from globalvoice.domain.script import Line
-    from globalvoice.pipeline import codec
-    from globalvoice.pipeline.dub import SourceAnalysis
+    from globalvoice.dubbing import codec
+    from globalvoice.dubbing.steps import SourceAnalysis
 
     info = MediaInfo(
         container="wav", duration_ms=8_000, size_bytes=1, audio_codec="pcm", audio_rate_hz=16_000,

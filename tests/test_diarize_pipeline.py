@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from globalvoice.config.settings import Settings
-from globalvoice.pipeline.dub import analyse_source
-from globalvoice.pipeline.local import DubEngines, DubRequest, run_local
-from globalvoice.pipeline.timing import StageClock
+from globalvoice.dubbing.local import DubEngines, DubRequest, run_local
+from globalvoice.dubbing.steps import analyse_source
+from globalvoice.dubbing.timing import StageClock
 from globalvoice.storage.cache import ArtifactCache
 from tests.conftest import concat_audio
 

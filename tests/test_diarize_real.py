@@ -22,9 +22,9 @@ from globalvoice.engines import registry
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
 from globalvoice.media.pcm import decode_audio
-from globalvoice.pipeline.der import DerScore, Segment, der
-from globalvoice.pipeline.diarize import diarize
+from globalvoice.pipeline.analyse.diarize import diarize
 from tests.conftest import concat_audio
+from tests.der import DerScore, Segment, der
 
 pytestmark = pytest.mark.slow
 report = print
@@ -239,7 +239,7 @@ def test_windows_levelled_a_block_at_a_time_embed_as_from_one_levelled_copy(
     """Diarization levels the audio a block of windows at a time (memory flat with length):
     the embeddings are those of the whole input levelled at once."""
     from globalvoice.media.pcm import levelled, rms
-    from globalvoice.pipeline import diarize as diarize_module
+    from globalvoice.pipeline.analyse import diarize as diarize_module
 
     audio = decode_audio(media / "speech" / "dialogue" / "azure_katiesteve.wav", rate_hz=16_000)
     speech = registry.build_vad(Settings()).detect(audio)

@@ -10,10 +10,10 @@ import pyloudnorm
 import pytest
 
 from globalvoice.config.settings import Settings
+from globalvoice.dubbing.local import DubEngines, DubRequest, run_local
 from globalvoice.media.pcm import decode_audio, stream_audio
 from globalvoice.media.probe import probe_media
-from globalvoice.pipeline.local import DubEngines, DubRequest, run_local
-from globalvoice.pipeline.transcribe import detect_speech, transcribe_speech
+from globalvoice.pipeline.analyse.transcribe import detect_speech, transcribe_speech
 from globalvoice.storage.cache import ArtifactCache
 from tests.conftest import CountingTts, concat_audio, run_cli, video_from_audio
 from tests.quality import wer

@@ -16,13 +16,14 @@ from globalvoice.config.settings import PipelineSettings, Settings
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake
 from globalvoice.domain.script import Line, TranslatedLine
+from globalvoice.dubbing.manifest import fit_summary
+from globalvoice.dubbing.steps import Placement
 from globalvoice.engines.base import EngineInfo
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.dub import Placement
-from globalvoice.pipeline.fit import FitPolicy, available_ms, fit_take, place_take, plan_chain
-from globalvoice.pipeline.manifest import fit_summary
-from globalvoice.pipeline.render import render_language
-from globalvoice.pipeline.retranslate import sentence_retranslations
+from globalvoice.pipeline.render.fit_policy import FitPolicy, available_ms, plan_chain
+from globalvoice.pipeline.render.fit_take import fit_take, place_take
+from globalvoice.pipeline.render.retranslate import sentence_retranslations
+from globalvoice.pipeline.render.synthesize import render_language
+from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.storage.cache import ArtifactCache
 
 K = FitStepKind

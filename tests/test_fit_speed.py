@@ -11,12 +11,13 @@ import pytest
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.render import FitOutcome, FitStepKind, FittedTake, Placement
 from globalvoice.domain.script import Line, TranslatedLine
+from globalvoice.dubbing.local import DubEngines
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pauses import find_pauses
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.fit import FitPolicy, fit_take
-from globalvoice.pipeline.local import DubEngines
-from globalvoice.pipeline.render import render_language
+from globalvoice.pipeline.render.fit_policy import FitPolicy
+from globalvoice.pipeline.render.fit_take import fit_take
+from globalvoice.pipeline.render.synthesize import render_language
+from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.storage.cache import ArtifactCache
 
 pytestmark = pytest.mark.slow
@@ -211,7 +212,7 @@ def test_long_lines_are_not_synthesized_together() -> None:
     import threading
     import time
 
-    from globalvoice.pipeline.render import _Job, _run_jobs
+    from globalvoice.pipeline.render.synthesize import _Job, _run_jobs
 
     sizes = [400, 390, 380, 60, 50, 40, 30, 300]
     lock = threading.Lock()

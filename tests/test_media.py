@@ -17,7 +17,7 @@ from globalvoice.media.pauses import find_pauses, pause_excess_ms, tighten_pause
 from globalvoice.media.pcm import decode_audio, rms
 from globalvoice.media.probe import probe_media
 from globalvoice.media.stretch import stretch_to
-from globalvoice.pipeline.mix import MIX_RATE_HZ, DubTrackWriter, duck_envelope
+from globalvoice.pipeline.output.mix import MIX_RATE_HZ, DubTrackWriter, duck_envelope
 from tests.conftest import ffmpeg
 
 

@@ -7,9 +7,9 @@ from globalvoice.domain.render import FitOutcome
 from globalvoice.domain.script import Line
 from globalvoice.domain.timeline import TimeMap
 from globalvoice.domain.transcript import SpeechSpan, Transcript, TranscriptSegment, Word
-from globalvoice.pipeline.cast import VoiceTraits, is_female_voice
-from globalvoice.pipeline.fit import FitPolicy, available_ms, plan_chain
-from globalvoice.pipeline.segment import SegmentPolicy, build_lines
+from globalvoice.pipeline.analyse.segment import SegmentPolicy, build_lines
+from globalvoice.pipeline.render.fit_policy import FitPolicy, available_ms, plan_chain
+from globalvoice.pipeline.voices.cast import VoiceTraits, is_female_voice
 
 POLICY = FitPolicy(max_tempo_permille=1300, min_gap_ms=80)
 

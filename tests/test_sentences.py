@@ -1,7 +1,7 @@
 """Sentence grouping for translation and the split of a translation back onto line slots."""
 
 from globalvoice.domain.script import Line
-from globalvoice.pipeline.sentences import group_sentences, split_translation
+from globalvoice.pipeline.translate.sentences import group_sentences, split_translation
 
 
 def _line(i: int, start: int, end: int, text: str, speaker: str = "S1") -> Line:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from globalvoice.dubbing.local import DubEngines
 from globalvoice.engines.stt import faster_whisper
 from globalvoice.engines.stt.faster_whisper import _chunks, _Glued
 from globalvoice.media.pcm import decode_audio
-from globalvoice.pipeline.local import DubEngines
-from globalvoice.pipeline.transcribe import detect_speech, transcribe_speech
+from globalvoice.pipeline.analyse.transcribe import detect_speech, transcribe_speech
 from tests.quality import wer
 
 

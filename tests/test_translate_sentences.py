@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from globalvoice.domain.script import Line
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.choose import choose_fitting
-from globalvoice.pipeline.local import DubEngines
-from globalvoice.pipeline.translate_sentences import translate_for_dubbing
+from globalvoice.dubbing.local import DubEngines
+from globalvoice.pipeline.render.choose import choose_fitting
+from globalvoice.pipeline.translate.by_sentence import translate_for_dubbing
+from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.storage.cache import ArtifactCache
 
 

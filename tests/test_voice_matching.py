@@ -17,10 +17,10 @@ from globalvoice.config.settings import Settings
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.script import Line
 from globalvoice.domain.speakers import Diarization, SpeakerTurn
+from globalvoice.dubbing.local import DubEngines, DubRequest, run_local
 from globalvoice.media.pcm import decode_audio
-from globalvoice.pipeline.local import DubEngines, DubRequest, run_local
-from globalvoice.pipeline.transcribe import detect_speech, transcribe_speech
-from globalvoice.pipeline.voices import build_profiles
+from globalvoice.pipeline.analyse.transcribe import detect_speech, transcribe_speech
+from globalvoice.pipeline.voices.profiles import build_profiles
 from globalvoice.storage.cache import ArtifactCache
 from tests.conftest import CountingTts, concat_audio, video_from_audio
 from tests.quality import wer

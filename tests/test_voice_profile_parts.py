@@ -19,10 +19,10 @@ from globalvoice.engines import registry
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pcm import decode_audio, resample
 from globalvoice.media.voice_dsp import analyse, apply_match, fit_match, resynthesize, voice_stats
-from globalvoice.pipeline import voice_bank
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.references import ReferencePolicy, reference_spans
-from globalvoice.pipeline.voice_bank import VoiceBank
+from globalvoice.pipeline.voices.bank import VoiceBank
+from globalvoice.pipeline.voices.cast import SpeakerVoice
+from globalvoice.pipeline.voices.profiles import bank as voice_bank
+from globalvoice.pipeline.voices.references import ReferencePolicy, reference_spans
 from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
 from tests.conftest import CountingTts

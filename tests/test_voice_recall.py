@@ -26,10 +26,10 @@ from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import NotFound, UserFacingError
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.voices import VoiceBlend, VoiceProfile
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.dub import SourceAnalysis
-from globalvoice.pipeline.local import DubEngines, DubRequest, run_local
-from globalvoice.pipeline.recall import (
+from globalvoice.dubbing.local import DubEngines, DubRequest, run_local
+from globalvoice.dubbing.steps import SourceAnalysis
+from globalvoice.pipeline.voices.cast import SpeakerVoice
+from globalvoice.pipeline.voices.recall import (
     Heard,
     LibraryBinding,
     LibraryVoice,

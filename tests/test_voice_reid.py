@@ -26,7 +26,7 @@ from globalvoice.domain.speakers import Diarization
 from globalvoice.engines import registry
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.media.pcm import decode_audio
-from globalvoice.pipeline.diarize import diarize
+from globalvoice.pipeline.analyse.diarize import diarize
 from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.voices import LocalVoiceLibrary, VoiceLibrary
 from tests.voiceprints import librispeech, speaker_vector

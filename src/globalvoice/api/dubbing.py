@@ -17,7 +17,7 @@ from globalvoice.domain.glossary import (
     merge_glossaries,
 )
 from globalvoice.domain.media import MediaInfo
-from globalvoice.pipeline import ingest
+from globalvoice.pipeline.analyse import ingest
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.models import Dub, Upload
 

@@ -13,10 +13,10 @@ from globalvoice.cli.glossary import read_glossary
 from globalvoice.cli.progress import RichProgress
 from globalvoice.config.settings import Settings
 from globalvoice.domain.errors import ConfigError, NotFound, UserFacingError
+from globalvoice.dubbing.local import DubEngines, DubRequest, check_output_dir, run_local
 from globalvoice.engines import registry
-from globalvoice.pipeline.ingest import probe_input
-from globalvoice.pipeline.local import DubEngines, DubRequest, check_output_dir, run_local
-from globalvoice.pipeline.recall import LibraryBinding
+from globalvoice.pipeline.analyse.ingest import probe_input
+from globalvoice.pipeline.voices.recall import LibraryBinding
 from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
 

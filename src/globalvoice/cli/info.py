@@ -14,7 +14,7 @@ from globalvoice.domain.voices import VoiceBlend
 from globalvoice.engines import registry
 
 if TYPE_CHECKING:
-    from globalvoice.pipeline.voice_bank import VoiceBank
+    from globalvoice.pipeline.voices.bank import VoiceBank
 
 __all__ = ["run_doctor", "show_languages"]
 
@@ -96,7 +96,7 @@ def run_doctor(console: Console) -> bool:
 
 def _voice_bank(settings: Settings) -> "VoiceBank":
     from globalvoice.cli.dub import voice_store
-    from globalvoice.pipeline.voice_bank import VoiceBank
+    from globalvoice.pipeline.voices.bank import VoiceBank
 
     return VoiceBank(registry.build_tts(settings), None, voice_store(settings))
 

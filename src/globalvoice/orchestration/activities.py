@@ -1,4 +1,4 @@
-"""The dub's activities: each runs one step of `globalvoice.pipeline.dub` on its pool's worker.
+"""The dub's activities: each runs one step of `globalvoice.dubbing.steps` on its pool's worker.
 
 Inputs come from the blob store by key, outputs go back to it; the per-line artifact cache lives
 in the same store, so an activity retried on another worker skips every finished line.
@@ -17,17 +17,18 @@ from temporalio.exceptions import ApplicationError
 from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import ConfigError, UserFacingError
 from globalvoice.domain.glossary import entry_from_record
+from globalvoice.dubbing import codec
+from globalvoice.dubbing import steps as dub
+from globalvoice.dubbing.manifest import speaker_entries
+from globalvoice.dubbing.timing import StageClock
 from globalvoice.engines.base import EngineInfo
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob, job_pipeline
 from globalvoice.orchestration.messages import Analysed, TargetInput, TargetResult, work_key
 from globalvoice.orchestration.publish import forget_if_deleted, publish_outputs
 from globalvoice.orchestration.reporting import ActivityReporter, keep_alive, publish_status
-from globalvoice.pipeline import codec, dub
-from globalvoice.pipeline.manifest import speaker_entries
-from globalvoice.pipeline.recall import LibraryBinding
-from globalvoice.pipeline.timing import StageClock
-from globalvoice.pipeline.translate_sentences import SentenceOptions
+from globalvoice.pipeline.translate.by_sentence import SentenceOptions
+from globalvoice.pipeline.voices.recall import LibraryBinding
 from globalvoice.storage.db import repo
 
 __all__ = ["DubActivities"]

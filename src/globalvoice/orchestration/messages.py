@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from globalvoice.dubbing.timing import StageTime
 from globalvoice.orchestration.jobs import DubJob
-from globalvoice.pipeline.timing import StageTime
 
 __all__ = ["Analysed", "FinishInput", "TargetInput", "TargetResult", "work_key"]
 

@@ -9,14 +9,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from globalvoice import __version__
+from globalvoice.dubbing import codec
+from globalvoice.dubbing import steps as dub
+from globalvoice.dubbing.manifest import Artifact, LanguageResult, build_manifest
+from globalvoice.dubbing.timing import StageTime
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob, job_pipeline, output_prefix
 from globalvoice.orchestration.messages import FinishInput
 from globalvoice.orchestration.reporting import publish_status
-from globalvoice.pipeline import codec, dub
-from globalvoice.pipeline.manifest import Artifact, LanguageResult, build_manifest
-from globalvoice.pipeline.timing import StageTime
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.models import Dub
 

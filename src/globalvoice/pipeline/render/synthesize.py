@@ -13,20 +13,20 @@ from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.heap import release_free_heap
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.choose import is_condensed
-from globalvoice.pipeline.fit import (
+from globalvoice.pipeline.keys import translation_key
+from globalvoice.pipeline.render.choose import is_condensed
+from globalvoice.pipeline.render.fit_policy import (
     FitPolicy,
     ReadingCost,
     borrowable_ms,
-    fit_take,
     needs_condensing,
     predicted_reading,
     silence_after_ms,
 )
-from globalvoice.pipeline.keys import translation_key
-from globalvoice.pipeline.retranslate import sentence_retranslations
-from globalvoice.pipeline.translate import translate_lines
+from globalvoice.pipeline.render.fit_take import fit_take
+from globalvoice.pipeline.render.retranslate import sentence_retranslations
+from globalvoice.pipeline.translate.lines import translate_lines
+from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
@@ -175,7 +175,7 @@ def _retranslations(
     """The candidates a re-translation may pick: the line's other alternatives, only when the
     line is its sentence's only line (a share of another candidate would not join its
     neighbours' shares) and the chain has the step; condensed ones only when the line's
-    predicted `reading` is clearly too fast (`fit.needs_condensing`)."""
+    predicted `reading` is clearly too fast (`fit_policy.needs_condensing`)."""
     if not solo or not policy.uses(FitStepKind.RETRANSLATE) or len(item.alternatives) <= 1:
         return []
     condensed = {k for k in range(len(item.alternatives)) if is_condensed(item, k)}

@@ -34,9 +34,9 @@ from globalvoice.media.voice_dsp import (
     resynthesize,
     voice_stats,
 )
-from globalvoice.pipeline.ingest import SPEECH_RATE_HZ
-from globalvoice.pipeline.references import ReferencePolicy, reference_spans
-from globalvoice.pipeline.voice_bank import VoiceBank
+from globalvoice.pipeline.analyse.ingest import SPEECH_RATE_HZ
+from globalvoice.pipeline.voices.bank import VoiceBank
+from globalvoice.pipeline.voices.references import ReferencePolicy, reference_spans
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [

@@ -36,7 +36,7 @@ from globalvoice.domain.transcript import SpeechSpan
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.media.pcm import levelled, rms
 from globalvoice.pipeline import keys
-from globalvoice.pipeline.clustering import ClusterPolicy, centroids, cluster, smooth_path
+from globalvoice.pipeline.analyse.clustering import ClusterPolicy, centroids, cluster, smooth_path
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = ["DiarizePolicy", "diarize", "diarize_cached"]

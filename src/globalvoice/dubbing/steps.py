@@ -21,6 +21,7 @@ from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.transcript import Transcript, transcript_from_dict, transcript_to_dict
 from globalvoice.domain.voices import VoiceProfile
+from globalvoice.dubbing.timing import StageClock
 from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
@@ -29,30 +30,24 @@ from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
 from globalvoice.media.loudness import LoudnessReading
-from globalvoice.pipeline import (
-    assemble,
-    cast,
-    ingest,
-    keys,
-    mix,
-    render,
-    segment,
-    transcribe,
-    voices,
-)
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.choose import choose_for_fit
-from globalvoice.pipeline.diarize import diarize_cached
-from globalvoice.pipeline.fit import FitPolicy
-from globalvoice.pipeline.recall import LibraryBinding, LibraryVoice, recall_profiles
-from globalvoice.pipeline.render import RenderedLine
-from globalvoice.pipeline.timing import StageClock
-from globalvoice.pipeline.translate import check_pairs
-from globalvoice.pipeline.translate_sentences import (
+from globalvoice.pipeline import keys
+from globalvoice.pipeline.analyse import ingest, segment, transcribe
+from globalvoice.pipeline.analyse.diarize import diarize_cached
+from globalvoice.pipeline.output import assemble, mix
+from globalvoice.pipeline.render import synthesize as render
+from globalvoice.pipeline.render.choose import choose_for_fit
+from globalvoice.pipeline.render.fit_policy import FitPolicy
+from globalvoice.pipeline.render.synthesize import RenderedLine
+from globalvoice.pipeline.translate.by_sentence import (
     DEFAULT_SENTENCE_OPTIONS,
     SentenceOptions,
     translate_for_dubbing,
 )
+from globalvoice.pipeline.translate.lines import check_pairs
+from globalvoice.pipeline.voices import cast
+from globalvoice.pipeline.voices import profiles as voices
+from globalvoice.pipeline.voices.cast import SpeakerVoice
+from globalvoice.pipeline.voices.recall import LibraryBinding, LibraryVoice, recall_profiles
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [

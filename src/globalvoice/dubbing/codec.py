@@ -3,7 +3,7 @@
 from pydantic import TypeAdapter
 
 from globalvoice.domain.script import TranslatedLine
-from globalvoice.pipeline.dub import RenderedLine, SourceAnalysis
+from globalvoice.dubbing.steps import RenderedLine, SourceAnalysis
 
 __all__ = ["dump", "load_analysis", "load_rendered", "load_translated"]
 

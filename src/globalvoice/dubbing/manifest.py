@@ -10,11 +10,11 @@ from typing import Any
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.script import Line
 from globalvoice.domain.speakers import Diarization
+from globalvoice.dubbing.steps import Placement, RenderedLine
+from globalvoice.dubbing.timing import StageTime
 from globalvoice.media.loudness import LoudnessReading
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.dub import Placement, RenderedLine
-from globalvoice.pipeline.recall import LibraryVoice
-from globalvoice.pipeline.timing import StageTime
+from globalvoice.pipeline.voices.cast import SpeakerVoice
+from globalvoice.pipeline.voices.recall import LibraryVoice
 
 __all__ = [
     "MANIFEST_SCHEMA",

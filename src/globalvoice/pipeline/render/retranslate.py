@@ -4,7 +4,7 @@ A sentence is translated whole and its candidates are split onto its lines
 (pipeline/translate_sentences.py), so a line cannot swap its share for another candidate's
 without breaking the sentence: the whole sentence switches candidate, decided before synthesis
 from the voice's predicted durations. Lines alone in their sentence are re-translated inside
-`fit.fit_take`.
+`fit_policy.fit_take`.
 """
 
 from collections.abc import Sequence
@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from globalvoice.domain.render import FitStepKind
 from globalvoice.domain.script import TranslatedLine
 from globalvoice.engines.tts.protocol import Synthesizer
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.choose import is_condensed
-from globalvoice.pipeline.fit import (
+from globalvoice.pipeline.render.choose import is_condensed
+from globalvoice.pipeline.render.fit_policy import (
     FitPolicy,
     ReadingCost,
     needs_condensing,
@@ -22,6 +21,7 @@ from globalvoice.pipeline.fit import (
     predicted_reading,
     silence_after_ms,
 )
+from globalvoice.pipeline.voices.cast import SpeakerVoice
 
 __all__ = ["sentence_retranslations"]
 
@@ -39,7 +39,7 @@ def sentence_retranslations(
     any of its lines read past the comfortable tempo (or not fit), the sentence switches to the
     best-scored candidate whose every line reads comfortably, else to the one whose hardest line
     reads easiest, if that is easier than now. Condensed candidates (`choose.is_condensed`) are
-    considered only when the hardest line is clearly too fast (`fit.needs_condensing`).
+    considered only when the hardest line is clearly too fast (`fit_policy.needs_condensing`).
     Returns {line index: candidate index}."""
     if not policy.uses(FitStepKind.RETRANSLATE):
         return {}

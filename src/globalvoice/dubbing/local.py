@@ -11,18 +11,18 @@ from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.errors import OutputNotWritable
 from globalvoice.domain.glossary import GlossaryEntry
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
+from globalvoice.dubbing import steps as dub
+from globalvoice.dubbing.manifest import Artifact, LanguageResult, build_manifest
+from globalvoice.dubbing.timing import StageClock
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
-from globalvoice.pipeline import dub
-from globalvoice.pipeline.manifest import Artifact, LanguageResult, build_manifest
-from globalvoice.pipeline.recall import LibraryBinding
-from globalvoice.pipeline.timing import StageClock
-from globalvoice.pipeline.translate import check_pairs
-from globalvoice.pipeline.translate_sentences import SentenceOptions
+from globalvoice.pipeline.translate.by_sentence import SentenceOptions
+from globalvoice.pipeline.translate.lines import check_pairs
+from globalvoice.pipeline.voices.recall import LibraryBinding
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = ["DubEngines", "DubRequest", "DubResult", "check_output_dir", "engine_table", "run_local"]

@@ -11,7 +11,7 @@ from globalvoice.domain.glossary import GlossaryEntry, applicable_entries
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.mt.requests import Candidate, CandidateTranslator, TranslationRequest
-from globalvoice.pipeline.sentences import group_sentences, split_translation
+from globalvoice.pipeline.translate.sentences import group_sentences, split_translation
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = ["DEFAULT_SENTENCE_OPTIONS", "SentenceOptions", "translate_for_dubbing"]

@@ -13,7 +13,7 @@ candidate step (pipeline/choose.py) only when the plain split does not fit.
 
 from collections.abc import Callable, Sequence
 
-from globalvoice.pipeline.sentences import split_translation
+from globalvoice.pipeline.translate.sentences import split_translation
 
 __all__ = ["BALANCE_ROUNDS", "MAX_WORD_MOVES", "Shares", "balance_shares", "worst_load"]
 

@@ -19,7 +19,7 @@ from globalvoice.domain.voices import VoiceBlend
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pcm import resample
 from globalvoice.media.voice_dsp import VoiceStats, WorldAnalysis, analyse, voice_stats
-from globalvoice.pipeline.ingest import SPEECH_RATE_HZ
+from globalvoice.pipeline.analyse.ingest import SPEECH_RATE_HZ
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [

@@ -28,8 +28,8 @@ from globalvoice.domain.script import Line
 from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.voices import VoiceProfile
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
-from globalvoice.pipeline.references import ReferencePolicy, reference_spans
-from globalvoice.pipeline.voices import speaker_embedding
+from globalvoice.pipeline.voices.profiles import speaker_embedding
+from globalvoice.pipeline.voices.references import ReferencePolicy, reference_spans
 from globalvoice.storage.voices.protocol import VoiceLibrary
 
 __all__ = [

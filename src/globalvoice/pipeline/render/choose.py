@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from globalvoice.domain.render import FitStepKind
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.tts.protocol import Synthesizer
-from globalvoice.pipeline.balance import Shares, balance_shares
-from globalvoice.pipeline.cast import SpeakerVoice
-from globalvoice.pipeline.fit import FitPolicy, borrowable_ms, silence_after_ms
+from globalvoice.pipeline.render.balance import Shares, balance_shares
+from globalvoice.pipeline.render.fit_policy import FitPolicy, borrowable_ms, silence_after_ms
+from globalvoice.pipeline.voices.cast import SpeakerVoice
 
 __all__ = [
     "ChoicePolicy",
