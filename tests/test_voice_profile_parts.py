@@ -19,9 +19,9 @@ from globalvoice.engines import registry
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pcm import decode_audio, resample
 from globalvoice.media.voice_dsp import analyse, apply_match, fit_match, resynthesize, voice_stats
+from globalvoice.pipeline.voices import bank as voice_bank
 from globalvoice.pipeline.voices.bank import VoiceBank
 from globalvoice.pipeline.voices.cast import SpeakerVoice
-from globalvoice.pipeline.voices.profiles import bank as voice_bank
 from globalvoice.pipeline.voices.references import ReferencePolicy, reference_spans
 from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
