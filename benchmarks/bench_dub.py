@@ -217,9 +217,10 @@ def run_child(
     with RssSampler() as sampler:
         sampler.watch_stages()
         start_wall, start_cpu = time.perf_counter(), _cpu_s()
-        from globalvoice.cli.dub import build_engines
         from globalvoice.config.settings import Settings
-        from globalvoice.dubbing.local import DubRequest, run_local
+        from globalvoice.dubbing.engines import build_engines
+        from globalvoice.dubbing.local import LocalDub, run_local
+        from globalvoice.dubbing.steps import StepRun
         from globalvoice.storage.cache import ArtifactCache
 
         settings = Settings()  # default cache_dir: the assembled model files load from there
@@ -229,13 +230,12 @@ def run_child(
         with tempfile.TemporaryDirectory(prefix="gv-bench-run-") as tmp:
             # nothing cached, nothing reused; or, with `cache_dir`, every artifact kept there
             cache = ArtifactCache.local(cache_dir or Path(tmp), enabled=cache_dir is not None)
-            request = DubRequest(
-                input_path=input_path, targets=(target,), out_dir=Path(tmp) / "out"
-            )
+            request = LocalDub(input_path=input_path, targets=(target,), out_dir=Path(tmp) / "out")
             dub_wall, dub_cpu = time.perf_counter(), _cpu_s()
-            result = run_local(request, engines=engines, settings=settings.pipeline, cache=cache)
+            run = StepRun(settings=settings.pipeline, cache=cache)
+            result = run_local(request, engines, run)
             dub_wall, dub_cpu = time.perf_counter() - dub_wall, _cpu_s() - dub_cpu
-    manifest = result.manifest
+    manifest = json.loads(result.manifest.to_json())
     media_s = manifest["input"]["duration_ms"] / 1000
     fingerprints = {role: getattr(engines, role).info.fingerprint
                     for role in ("vad", "stt", "mt", "tts")}  # fmt: skip

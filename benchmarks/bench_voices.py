@@ -86,12 +86,17 @@ def build_video(reader: str, folder: Path) -> Path:
 
 
 def dub_once(video: Path, out: Path, engines: Any, matching: bool, cache: Any) -> dict[str, Any]:
+    from tests.manifests import manifest_data
+
     from globalvoice.config.settings import Settings
-    from globalvoice.dubbing.local import DubRequest, run_local
+    from globalvoice.dubbing.local import LocalDub, run_local
+    from globalvoice.dubbing.steps import StepRun
 
     settings = Settings().pipeline.model_copy(update={"voice_matching": matching, "speakers": 1})
-    request = DubRequest(input_path=video, targets=("es",), out_dir=out, source="en")
-    return run_local(request, engines=engines, settings=settings, cache=cache).manifest
+    request = LocalDub(input_path=video, targets=("es",), out_dir=out, source="en")
+    return manifest_data(
+        run_local(request, engines, StepRun(settings=settings, cache=cache)).manifest
+    )
 
 
 def judge_dub(
@@ -190,9 +195,9 @@ def main(
     ),
 ) -> None:
     """Dub each reader en->es with and without voice matching; one JSON object."""
-    from globalvoice.cli.dub import build_engines
     from globalvoice.config.settings import Settings
     from globalvoice.domain.voices import VoiceProfile
+    from globalvoice.dubbing.engines import build_engines
     from globalvoice.media.pcm import decode_audio
     from globalvoice.pipeline.voices.profiles import SearchPolicy, embed_voice
     from globalvoice.storage.cache import ArtifactCache

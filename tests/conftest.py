@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from globalvoice.config.settings import Settings
-from globalvoice.dubbing.local import DubEngines
+from globalvoice.dubbing.engines import DubEngines
 from globalvoice.media.ffmpeg import ffmpeg_exe
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -123,7 +123,7 @@ def voice_matching_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def engines(settings: Settings) -> DubEngines:
-    from globalvoice.cli.dub import build_engines
+    from globalvoice.dubbing.engines import build_engines
 
     return build_engines(settings)
 

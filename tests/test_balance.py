@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from globalvoice.domain.script import Line, TranslatedLine
-from globalvoice.dubbing.local import DubEngines
+from globalvoice.dubbing.engines import DubEngines
 from globalvoice.pipeline.render.balance import balance_shares, worst_load
 from globalvoice.pipeline.render.choose import BALANCED_NOTE, choose_fitting
 from globalvoice.pipeline.translate.sentences import split_translation

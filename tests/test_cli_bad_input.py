@@ -1,6 +1,5 @@
 """Bad input through the real CLI: one clear line, a non-zero exit, no traceback, no outputs."""
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ffmpeg, run_cli, video_from_audio
+from tests.manifests import read_manifest
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], code: str, out: Path) -> None:
@@ -131,7 +131,7 @@ def test_audio_without_speech_writes_source_and_empty_subtitles(out_dir: Path, m
     copy = out_dir / "leopard_empty.es.wav"
     assert copy.read_bytes() == empty.read_bytes()
     assert (out_dir / "leopard_empty.es.srt").read_text().strip() == ""
-    manifest = json.loads((out_dir / "manifest.json").read_text())
+    manifest = read_manifest(out_dir)
     assert manifest["has_speech"] is False and manifest["segments"] == []
     assert not list(out_dir.glob(".globalvoice-work-*"))
     shutil.rmtree(out_dir)

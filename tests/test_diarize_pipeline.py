@@ -1,17 +1,18 @@
 """Diarization in the dub: speaker ids on lines, a voice per speaker, the manifest, --speakers."""
 
-import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from globalvoice.config.settings import Settings
-from globalvoice.dubbing.local import DubEngines, DubRequest, run_local
-from globalvoice.dubbing.steps import analyse_source
+from globalvoice.dubbing.engines import DubEngines
+from globalvoice.dubbing.local import LocalDub, run_local
+from globalvoice.dubbing.steps import StepRun, analyse_source
 from globalvoice.dubbing.timing import StageClock
 from globalvoice.storage.cache import ArtifactCache
 from tests.conftest import concat_audio
+from tests.manifests import manifest_data, read_manifest
 
 # A man (2414) and a woman (1998) of LibriSpeech in alternating turns, 0.4 s apart.
 TURNS = [("2414", 1), ("1998", 1), ("2414", 3), ("1998", 3)]
@@ -43,9 +44,11 @@ def test_two_readers_get_two_speakers_and_two_voices(
     audio, spans = two_readers(media, tmp_path / "two_readers.wav")
     out = tmp_path / "out"
     cache = ArtifactCache.local(tmp_path / "cache")
-    request = DubRequest(input_path=audio, targets=("es",), out_dir=out)
-    manifest = run_local(request, engines=engines, settings=settings.pipeline, cache=cache).manifest
-    assert manifest == json.loads((out / "manifest.json").read_text())
+    request = LocalDub(input_path=audio, targets=("es",), out_dir=out)
+    manifest = manifest_data(
+        run_local(request, engines, StepRun(settings=settings.pipeline, cache=cache)).manifest
+    )
+    assert manifest == read_manifest(out)
     segments = manifest["segments"]
     assert {s["speaker"] for s in segments} == {"S1", "S2"}
     reader_of = {"S1": "2414", "S2": "1998"}  # ids follow first appearance

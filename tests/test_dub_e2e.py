@@ -1,6 +1,5 @@
 """End to end on real media with the real embedded engines: outputs, timing, loudness, words."""
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,15 @@ import pyloudnorm
 import pytest
 
 from globalvoice.config.settings import Settings
-from globalvoice.dubbing.local import DubEngines, DubRequest, run_local
+from globalvoice.dubbing.engines import DubEngines
+from globalvoice.dubbing.local import LocalDub, run_local
+from globalvoice.dubbing.steps import StepRun
 from globalvoice.media.pcm import decode_audio, stream_audio
 from globalvoice.media.probe import probe_media
 from globalvoice.pipeline.analyse.transcribe import detect_speech, transcribe_speech
 from globalvoice.storage.cache import ArtifactCache
 from tests.conftest import CountingTts, concat_audio, run_cli, video_from_audio
+from tests.manifests import manifest_data, read_manifest
 from tests.quality import wer
 
 pytestmark = pytest.mark.slow
@@ -36,9 +38,11 @@ def dub(
     settings: Settings,
     cache: ArtifactCache | None = None,
 ) -> dict[str, Any]:
-    request = DubRequest(input_path=path, targets=tuple(targets), out_dir=out)
+    request = LocalDub(input_path=path, targets=tuple(targets), out_dir=out)
     cache = cache or ArtifactCache.local(out.parent / "cache")
-    return run_local(request, engines=engines, settings=settings.pipeline, cache=cache).manifest
+    return manifest_data(
+        run_local(request, engines, StepRun(settings=settings.pipeline, cache=cache)).manifest
+    )
 
 
 def loudness_of(path: Path) -> float:
@@ -63,7 +67,7 @@ def check_outputs(
     has_video: bool,
     target_lufs: float = -23.0,
 ) -> None:
-    assert manifest["schema"] == "globalvoice.manifest/2"
+    assert manifest["schema"] == "globalvoice.manifest/3"
     kinds = {(a["language"], a["kind"]) for a in manifest["artifacts"]}
     source = manifest["source_language"]
     assert {(source, "subtitles_srt"), (source, "subtitles_vtt")} <= kinds
@@ -113,7 +117,7 @@ def test_cli_dubs_jfk_video_to_es_and_pt(media: Path, tmp_path: Path) -> None:
         timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = read_manifest(out)
     check_outputs(manifest, out, ["es", "pt"], has_video=True)
     assert manifest["source_language"] == "en"
     assert manifest["speakers"][0]["is_female"] is False

@@ -16,7 +16,7 @@ from globalvoice.config.settings import PipelineSettings, Settings
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake
 from globalvoice.domain.script import Line, TranslatedLine
-from globalvoice.dubbing.manifest import fit_summary
+from globalvoice.dubbing.entries import fit_summary
 from globalvoice.dubbing.steps import Placement
 from globalvoice.engines.base import EngineInfo
 from globalvoice.pipeline.render.fit_policy import FitPolicy, available_ms, plan_chain
@@ -317,7 +317,7 @@ def test_language_summary_counts_final_steps_and_tempos() -> None:
         placed(1.15, FitStep(kind=K.TTS_RATE, value=1150), FitStep(kind=K.BORROW, value=300)),
         placed(1.3, *flag, flagged=True),
     ]
-    summary = fit_summary(takes)
+    summary = fit_summary(takes).model_dump()
     assert summary["final_steps"] == {"borrow": 1, "flag": 1, "natural": 1, "tts_rate": 1}
     assert summary["share_tempo_le_1_15"] == 0.75 and summary["share_within_cap"] == 0.75
     assert summary["tempo_percentiles"]["p50"] == 1.1

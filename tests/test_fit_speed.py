@@ -11,7 +11,7 @@ import pytest
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.render import FitOutcome, FitStepKind, FittedTake, Placement
 from globalvoice.domain.script import Line, TranslatedLine
-from globalvoice.dubbing.local import DubEngines
+from globalvoice.dubbing.engines import DubEngines
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pauses import find_pauses
 from globalvoice.pipeline.render.fit_policy import FitPolicy

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from globalvoice.dubbing.local import DubEngines
+from globalvoice.dubbing.engines import DubEngines
 from globalvoice.engines.stt import faster_whisper
 from globalvoice.engines.stt.faster_whisper import _chunks, _Glued
 from globalvoice.media.pcm import decode_audio

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from globalvoice.domain.script import Line
-from globalvoice.dubbing.local import DubEngines
+from globalvoice.dubbing.engines import DubEngines
 from globalvoice.pipeline.render.choose import choose_fitting
 from globalvoice.pipeline.translate.by_sentence import translate_for_dubbing
 from globalvoice.pipeline.voices.cast import SpeakerVoice

@@ -17,12 +17,15 @@ from globalvoice.config.settings import Settings
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.script import Line
 from globalvoice.domain.speakers import Diarization, SpeakerTurn
-from globalvoice.dubbing.local import DubEngines, DubRequest, run_local
+from globalvoice.dubbing.engines import DubEngines
+from globalvoice.dubbing.local import LocalDub, run_local
+from globalvoice.dubbing.steps import StepRun
 from globalvoice.media.pcm import decode_audio
 from globalvoice.pipeline.analyse.transcribe import detect_speech, transcribe_speech
 from globalvoice.pipeline.voices.profiles import build_profiles
 from globalvoice.storage.cache import ArtifactCache
 from tests.conftest import CountingTts, concat_audio, video_from_audio
+from tests.manifests import manifest_data
 from tests.quality import wer
 from tests.voiceprints import librispeech
 
@@ -139,8 +142,10 @@ def test_matched_voices_sound_like_each_speaker(
     for matching in (False, True):
         out = tmp_path / ("matched" if matching else "baseline")
         pipeline = settings.pipeline.model_copy(update={"voice_matching": matching, "speakers": 2})
-        request = DubRequest(input_path=video, targets=("es",), out_dir=out, source="en")
-        manifest = run_local(request, engines=engines, settings=pipeline, cache=cache).manifest
+        request = LocalDub(input_path=video, targets=("es",), out_dir=out, source="en")
+        manifest = manifest_data(
+            run_local(request, engines, StepRun(settings=pipeline, cache=cache)).manifest
+        )
         speakers = {s["speaker_id"]: s for s in manifest["speakers"]}
         assert set(speakers) == {"S1", "S2"}
         for entry in speakers.values():

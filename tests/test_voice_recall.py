@@ -10,7 +10,6 @@ then video 2 again through `globalvoice dub --voice` with S1 given the other rea
 
 import dataclasses
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,9 @@ from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import NotFound, UserFacingError
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.voices import VoiceBlend, VoiceProfile
-from globalvoice.dubbing.local import DubEngines, DubRequest, run_local
-from globalvoice.dubbing.steps import SourceAnalysis
+from globalvoice.dubbing.engines import DubEngines
+from globalvoice.dubbing.local import LocalDub, run_local
+from globalvoice.dubbing.steps import SourceAnalysis, StepRun
 from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.pipeline.voices.recall import (
     Heard,
@@ -40,6 +40,7 @@ from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
 from globalvoice.storage.voices import LOCAL_TENANT, LocalVoiceLibrary, build_voice_library
 from tests.conftest import ApiHarness, build_api, concat_audio, video_from_audio
+from tests.manifests import manifest_data, read_manifest
 from tests.voiceprints import librispeech
 
 pytestmark = pytest.mark.usefixtures("voice_matching_on")
@@ -245,13 +246,15 @@ def test_dubs_reuse_library_voices_across_videos(
             threshold=settings.speaker.match_threshold,
             video_name=video.name,
         )
-        request = DubRequest(
-            input_path=video, targets=("en",), out_dir=tmp_path / video.stem, source="en"
+        request = LocalDub(
+            input_path=video,
+            targets=("en",),
+            out_dir=tmp_path / video.stem,
+            source="en",
+            library=binding,
         )
-        result = run_local(
-            request, engines=engines, settings=pipeline, cache=cache, library=binding
-        )
-        return _speakers(result.manifest)
+        result = run_local(request, engines, StepRun(settings=pipeline, cache=cache))
+        return _speakers(manifest_data(result.manifest))
 
     one = dub(first, 2)
     assert [s["library_voice"]["choice"] for s in one.values()] == ["new", "new"]
@@ -283,7 +286,7 @@ def test_dubs_reuse_library_voices_across_videos(
     done = runner.invoke(app, [*args, "--voice", f"S1={voice_of[A]}"])
     assert done.exit_code == 0, done.output
     assert f"S1: library voice {voice_of[A]} (assigned)" in done.output
-    assigned = _speakers(json.loads((out / "manifest.json").read_text()))
+    assigned = _speakers(read_manifest(out))
     assert assigned["S1"]["library_voice"]["choice"] == "assigned"
     assert _fingerprint(assigned["S1"]) == _fingerprint(one["S1"]) != _fingerprint(two["S1"])
     assert assigned["S2"]["library_voice"]["voice_id"] == voice_of[A]  # A is still A
@@ -296,8 +299,8 @@ def test_dubs_reuse_library_voices_across_videos(
     assert isinstance(gone.exception, NotFound) and voice_of[A] in str(gone.exception)
     seen: list[object] = []
 
-    def stop(*_args: object, library: object = None, **_kwargs: object) -> None:
-        seen.append(library)
+    def stop(request: LocalDub, *_args: object) -> None:
+        seen.append(request.library)
         raise KeyboardInterrupt
 
     monkeypatch.setattr("globalvoice.cli.dub.run_local", stop)

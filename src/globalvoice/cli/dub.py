@@ -4,7 +4,6 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -13,33 +12,17 @@ from globalvoice.cli.glossary import read_glossary
 from globalvoice.cli.progress import RichProgress
 from globalvoice.config.settings import Settings
 from globalvoice.domain.errors import ConfigError, NotFound, UserFacingError
-from globalvoice.dubbing.local import DubEngines, DubRequest, check_output_dir, run_local
-from globalvoice.engines import registry
+from globalvoice.dubbing.engines import build_engines
+from globalvoice.dubbing.local import LocalDub, check_output_dir, run_local
+from globalvoice.dubbing.manifest import Manifest
+from globalvoice.dubbing.steps import StepRun
 from globalvoice.pipeline.analyse.ingest import probe_input
 from globalvoice.pipeline.voices.recall import LibraryBinding
-from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
 
-__all__ = ["build_engines", "parse_assignments", "run_dub"]
+__all__ = ["parse_assignments", "run_dub"]
 
 _ASSIGNMENT = re.compile(r"^(S[1-9][0-9]?)=(\S{1,40})$")
-
-
-def build_engines(settings: Settings) -> DubEngines:
-    return DubEngines(
-        vad=registry.build_vad(settings),
-        stt=registry.build_stt(settings),
-        mt=registry.build_mt(settings),
-        tts=registry.build_tts(settings),
-        mt_candidates=registry.build_candidate_mt(settings),
-        speaker=registry.build_speaker(settings),
-        voice_store=voice_store(settings),
-    )
-
-
-def voice_store(settings: Settings) -> ArtifactCache:
-    """Where the CLI keeps derived model data across dubs (next to the assembled models)."""
-    return ArtifactCache(LocalBlobStore(settings.cache_dir), prefix="voice-bank/")
 
 
 def run_dub(
@@ -72,22 +55,21 @@ def run_dub(
         settings.pipeline.loudness_lufs = loudness
     probe_input(input_path)  # fail fast on bad input, before any model loads
     check_output_dir(out_dir)
-    request = DubRequest(
-        input_path=input_path, targets=targets, out_dir=out_dir, source=source, glossary=terms
-    )
     cache = ArtifactCache.local(settings.cache_dir, enabled=use_cache)
     with _binding(settings, input_path, assignments, use_library, console) as library:
+        request = LocalDub(
+            input_path=input_path,
+            targets=targets,
+            out_dir=out_dir,
+            source=source,
+            glossary=terms,
+            library=library,
+        )
         with console.status("Loading models (offline)..."):
             engines = build_engines(settings)
         with RichProgress(console) as progress:
-            result = run_local(
-                request,
-                engines=engines,
-                settings=settings.pipeline,
-                cache=cache,
-                progress=progress,
-                library=library,
-            )
+            run = StepRun(settings=settings.pipeline, cache=cache, progress=progress)
+            result = run_local(request, engines, run)
     _print_summary(console, result.manifest, out_dir)
 
 
@@ -144,42 +126,38 @@ def _binding(
         library.close()
 
 
-def _print_summary(console: Console, manifest: dict[str, Any], out_dir: Path) -> None:
-    if not manifest["has_speech"]:
+def _print_summary(console: Console, manifest: Manifest, out_dir: Path) -> None:
+    if not manifest.has_speech:
         console.print(
             "[yellow]No speech found[/]: the source was written unchanged, with empty subtitles."
         )
-    table = Table(
-        title=f"Dubbed {manifest['input']['name']} (source: {manifest['source_language']})"
-    )
+    table = Table(title=f"Dubbed {manifest.input.name} (source: {manifest.source_language})")
     for column in ("language", "lines", "fit", "flagged", "max tempo", "loudness", "true peak"):
         table.add_column(column)
-    for language, s in manifest["summary"].items():
+    for language, s in manifest.summary.items():
         table.add_row(
             language,
-            str(s["lines"]),
-            f"{s['fits']}/{s['dubbed']}",
-            ", ".join(s["flagged"]) or "-",
-            f"{s['max_tempo']:.2f}x",
-            f"{s['loudness_lufs']} LUFS" if s["loudness_lufs"] is not None else "-",
-            f"{s['true_peak_dbtp']} dBTP" if s["true_peak_dbtp"] is not None else "-",
+            str(s.lines),
+            f"{s.fits}/{s.dubbed}",
+            ", ".join(s.flagged) or "-",
+            f"{s.max_tempo:.2f}x",
+            f"{s.loudness_lufs} LUFS" if s.loudness_lufs is not None else "-",
+            f"{s.true_peak_dbtp} dBTP" if s.true_peak_dbtp is not None else "-",
         )
     console.print(table)
-    for speaker in manifest["speakers"]:
-        if (known := speaker.get("library_voice")) is not None:
-            how = known["choice"]
-            if known["cosine"] is not None:
-                how += f", cosine {known['cosine']:.2f}"
-            sid, voice_id = speaker["speaker_id"], known["voice_id"]
-            console.print(f"  {sid}: library voice {voice_id} ({how}), {known['name']}")
-    wall = sum(t["wall_s"] for t in manifest["stages"])
-    duration_s = manifest["input"]["duration_ms"] / 1000
+    for speaker in manifest.speakers:
+        if (known := speaker.library_voice) is not None:
+            how: str = known.choice
+            if known.cosine is not None:
+                how += f", cosine {known.cosine:.2f}"
+            sid, voice_id = speaker.speaker_id, known.voice_id
+            console.print(f"  {sid}: library voice {voice_id} ({how}), {known.name}")
+    wall = sum(t.wall_s for t in manifest.stages)
+    duration_s = manifest.input.duration_ms / 1000
     console.print(
         f"Pipeline time {wall:.1f} s for {duration_s:.1f} s of media "
         f"({wall / max(duration_s, 0.001):.2f}x real time)."
     )
-    for artifact in manifest["artifacts"]:
-        console.print(
-            f"  {artifact['language']:>3} {artifact['kind']:<14} {out_dir / artifact['path']}"
-        )
+    for artifact in manifest.artifacts:
+        console.print(f"  {artifact.language:>3} {artifact.kind:<14} {out_dir / artifact.path}")
     console.print(f"  manifest           {out_dir / 'manifest.json'}")

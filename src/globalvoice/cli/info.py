@@ -95,7 +95,7 @@ def run_doctor(console: Console) -> bool:
 
 
 def _voice_bank(settings: Settings) -> "VoiceBank":
-    from globalvoice.cli.dub import voice_store
+    from globalvoice.dubbing.engines import voice_store
     from globalvoice.pipeline.voices.bank import VoiceBank
 
     return VoiceBank(registry.build_tts(settings), None, voice_store(settings))

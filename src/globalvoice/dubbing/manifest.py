@@ -1,232 +1,212 @@
-"""The manifest: every artifact, every segment and how it was dubbed, and each stage's time."""
+"""The manifest: every artifact, every segment and how it was dubbed, and each stage's time.
+
+A pydantic model: `schemas/manifest.schema.json` is generated from it (`write_schema`), the CLI
+summary and the service read its attributes, and every test that writes one validates it.
+"""
 
 import json
-import math
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Final, Literal
 
-from globalvoice.domain.media import MediaInfo
-from globalvoice.domain.script import Line
-from globalvoice.domain.speakers import Diarization
-from globalvoice.dubbing.steps import Placement, RenderedLine
+from pydantic import BaseModel, ConfigDict, Field
+
+from globalvoice.config.settings import PipelineSettings
 from globalvoice.dubbing.timing import StageTime
-from globalvoice.media.loudness import LoudnessReading
-from globalvoice.pipeline.voices.cast import SpeakerVoice
-from globalvoice.pipeline.voices.recall import LibraryVoice
+from globalvoice.pipeline.voices.recall import VoiceChoice
 
 __all__ = [
     "MANIFEST_SCHEMA",
-    "Artifact",
-    "LanguageResult",
-    "build_manifest",
-    "fit_summary",
-    "segment_entries",
-    "speaker_entries",
+    "ArtifactEntry",
+    "DiarizationEntry",
+    "EngineEntry",
+    "FitEntry",
+    "FitSummary",
+    "InputEntry",
+    "LanguageSummary",
+    "LibraryVoiceEntry",
+    "Manifest",
+    "OverlapEntry",
+    "SegmentEntry",
+    "SegmentTarget",
+    "SpeakerEntry",
+    "manifest_json_schema",
+    "write_schema",
 ]
 
-# Version 2: each segment's target has its fitting chain ("fit": steps, tempo, borrowed silence,
-# candidate, flagged) and each language's summary the chain's outcome ("fit").
-MANIFEST_SCHEMA = "globalvoice.manifest/2"
-COMFORTABLE_TEMPO = 1.15  # the share of lines placed at or under this tempo is reported
+# Version 3: a typed model with a JSON Schema; artifacts also list the transcript and each
+# translation JSON (the CLI and the service write the same files).
+# Version 2: each segment's target has its fitting chain ("fit") and each summary its outcome.
+MANIFEST_SCHEMA: Final = "globalvoice.manifest/3"
+SCHEMA_PATH = Path("schemas") / "manifest.schema.json"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Artifact:
-    language: str
-    kind: str  # video | audio | subtitles_srt | subtitles_vtt
-    path: str  # relative to the output directory
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LanguageResult:
-    language: str
+class InputEntry(_Entry):
+    name: str = Field(description="the user's file name, as given")
+    sha256: str
+    container: str
+    duration_ms: int
+    size_bytes: int
+    audio_codec: str
+    audio_rate_hz: int
+    audio_channels: int
+    audio_duration_ms: int | None = None
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+
+class LibraryVoiceEntry(_Entry):
+    voice_id: str
+    name: str
+    choice: VoiceChoice
+    cosine: float | None = None
+
+
+class SpeakerEntry(_Entry):
+    speaker_id: str
+    median_f0_hz: float | None = None
+    formant_dispersion_hz: float | None = None
+    is_female: bool | None = None
+    voice: str | None = Field(default=None, description="the voice their lines are spoken with")
+    voice_profile: dict[str, Any] | None = Field(
+        default=None, description="blend, DSP and reference spans (never the embedding)"
+    )
+    library_voice: LibraryVoiceEntry | None = Field(description="null: no voice library used")
+    lines: list[str]
+    speech_ms: int | None = None
+    turns: list[tuple[int, int]] | None = None
+
+
+class DiarizationEntry(_Entry):
+    estimated_count: int
+    requested_count: int | None
+    embedder: str
+
+
+class OverlapEntry(_Entry):
+    start_ms: int
+    end_ms: int
+    speaker_ids: list[str]
+
+
+class EngineEntry(_Entry):
+    name: str
+    model: str
+    licence: str
+
+
+class ArtifactEntry(_Entry):
+    language: str = Field(description="a language code, or 'all' for the manifest")
+    kind: str = Field(examples=["video", "audio", "subtitles_srt", "transcript"])
+    path: str = Field(description="relative to the output directory")
+
+
+class FitEntry(_Entry):
+    steps: list[str] = Field(examples=[["candidate:2", "tts_rate:1.12", "borrow:640ms"]])
+    final_step: str
+    tempo: float
+    borrowed_ms: int
+    candidate: int
+    flagged: bool
+
+
+class SegmentTarget(_Entry):
+    text: str
+    is_dubbed: bool
+    note: str
+    candidate: int
+    candidates: int
+    dubbed_start_ms: int | None
+    dubbed_end_ms: int | None
+    slot_ms: int | None
+    natural_ms: int | None
+    tempo: float | None
+    tts_speed: float | None
+    outcome: str
+    fits: bool
+    fit: FitEntry | None
+
+
+class SegmentEntry(_Entry):
+    id: str
+    speaker: str
+    start_ms: int
+    end_ms: int
+    source_language: str
+    source_text: str
+    targets: dict[str, SegmentTarget]
+
+
+class FitSummary(_Entry):
+    final_steps: dict[str, int]
+    steps_used: dict[str, int]
+    share_tempo_le_1_15: float | None
+    share_within_cap: float | None
+    tempo_percentiles: dict[str, float | None]
+    borrowed_ms_total: int
+    retranslated: int
+
+
+class LanguageSummary(_Entry):
     route: str
-    rendered: tuple[RenderedLine, ...]
-    loudness: LoudnessReading | None
+    lines: int
+    dubbed: int
+    fits: int
+    flagged: list[str]
+    max_tempo: float
+    fit: FitSummary
+    loudness_lufs: float | None
+    true_peak_dbtp: float | None
 
 
-def segment_entries(
-    lines: Sequence[Line], results: Sequence[LanguageResult]
-) -> list[dict[str, Any]]:
-    entries = []
-    for index, line in enumerate(lines):
-        targets: dict[str, Any] = {}
-        for result in results:
-            render = result.rendered[index]
-            take = render.placement
-            targets[result.language] = {
-                "text": render.translated.text,
-                "is_dubbed": render.translated.is_dubbed,
-                "note": render.translated.note,
-                "candidate": render.translated.chosen,
-                "candidates": len(render.translated.alternatives) or 1,
-                "dubbed_start_ms": take.start_ms if take else None,
-                "dubbed_end_ms": take.end_ms if take else None,
-                "slot_ms": take.slot_ms if take else None,
-                "natural_ms": take.natural_ms if take else None,
-                "tempo": take.tempo if take else None,
-                "tts_speed": take.tts_speed_permille / 1000 if take else None,
-                "outcome": take.outcome.value if take else "kept_original",
-                "fits": take.fits if take else True,
-                "fit": _fit_entry(take, render.translated.chosen) if take else None,
-            }
-        entries.append(
-            {
-                "id": line.id,
-                "speaker": line.speaker_id,
-                "start_ms": line.start_ms,
-                "end_ms": line.end_ms,
-                "source_language": line.language,
-                "source_text": line.text,
-                "targets": targets,
-            }
-        )
-    return entries
+class Manifest(_Entry):
+    schema_: Literal["globalvoice.manifest/3"] = Field(default="globalvoice.manifest/3", alias="schema")
+    globalvoice_version: str
+    input: InputEntry
+    source_language: str
+    languages_detected: list[str]
+    has_speech: bool
+    speakers: list[SpeakerEntry]
+    diarization: DiarizationEntry | None
+    overlaps: list[OverlapEntry]
+    engines: dict[str, EngineEntry]
+    settings: PipelineSettings
+    artifacts: list[ArtifactEntry]
+    summary: dict[str, LanguageSummary]
+    segments: list[SegmentEntry]
+    stages: list[StageTime]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Manifest":
+        return cls.model_validate_json(text)
 
 
-def _final_step(take: Placement) -> str:
-    """The step that made the line fit: the chain's last used ('natural' when none was)."""
-    return take.steps[-1].kind.value if take.steps else "natural"
-
-
-def _fit_entry(take: Placement, chosen: int) -> dict[str, Any]:
-    """A dubbed line's fitting chain: its steps in order, and what they came to."""
+def manifest_json_schema() -> dict[str, Any]:
+    schema = Manifest.model_json_schema(by_alias=True, mode="serialization")
     return {
-        "steps": [step.label for step in take.steps],
-        "final_step": _final_step(take),
-        "tempo": take.tempo,
-        "borrowed_ms": take.borrowed_ms,
-        "candidate": chosen,
-        "flagged": not take.fits,
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": MANIFEST_SCHEMA,
+        **schema,
     }
 
 
-def _percentile(values: Sequence[float], share: float) -> float | None:
-    """The nearest-rank percentile of `values` (None when empty)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+def write_schema(repo_root: Path) -> Path:
+    """Write the manifest's JSON Schema into the repository (`schemas/manifest.schema.json`)."""
+    path = repo_root / SCHEMA_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest_json_schema(), indent=2, ensure_ascii=False) + "\n")
+    return path
 
 
-def fit_summary(takes: Sequence[Placement]) -> dict[str, Any]:
-    """A language's fitting-chain outcome: lines by final step, the share placed at or under
-    the comfortable tempo and within the cap (not flagged), the tempo distribution (nearest-
-    rank percentiles) and the silence borrowed."""
-    tempos = [t.tempo for t in takes]
-    counts = Counter(_final_step(t) for t in takes)
-    used = Counter(step.kind.value for t in takes for step in t.steps)
-    return {
-        "final_steps": dict(sorted(counts.items())),
-        "steps_used": dict(sorted(used.items())),
-        "share_tempo_le_1_15": (
-            round(sum(t <= COMFORTABLE_TEMPO for t in tempos) / len(tempos), 4) if tempos else None
-        ),
-        "share_within_cap": round(sum(t.fits for t in takes) / len(takes), 4) if takes else None,
-        "tempo_percentiles": {
-            f"p{p}": _percentile(tempos, p / 100) for p in (10, 25, 50, 75, 90, 95, 100)
-        },
-        "borrowed_ms_total": sum(t.borrowed_ms for t in takes),
-        "retranslated": used.get("retranslate", 0),
-    }
-
-
-def speaker_entries(
-    voices: dict[str, SpeakerVoice],
-    lines: Sequence[Line],
-    diarization: Diarization | None,
-    library: Mapping[str, LibraryVoice] | None = None,
-) -> list[dict[str, Any]]:
-    """Each speaker: the voice their lines were synthesized with and its profile (blend, DSP,
-    reference spans; never the embedding), their library voice (id, name, and how it was
-    chosen: assigned, matched with its cosine, or new; null without a library), their turns,
-    speech time and line ids."""
-    found = diarization.speaker_ids if diarization is not None else ()
-    entries = []
-    for speaker in dict.fromkeys([*found, *voices]):
-        voice = voices.get(speaker)
-        entry: dict[str, Any] = {"speaker_id": speaker}
-        if voice is not None:
-            entry |= {
-                "median_f0_hz": voice.median_f0_hz,
-                "formant_dispersion_hz": voice.formant_dispersion_hz,
-                "is_female": voice.is_female,
-                "voice": voice.synthesis_voice,
-                "voice_profile": voice.profile.summary() if voice.profile is not None else None,
-            }
-        known = (library or {}).get(speaker)
-        entry["library_voice"] = asdict(known) if known is not None else None
-        entry["lines"] = [line.id for line in lines if line.speaker_id == speaker]
-        if diarization is not None:
-            turns = diarization.turns_of(speaker)
-            entry["speech_ms"] = sum(turn.duration_ms for turn in turns)
-            entry["turns"] = [[turn.start_ms, turn.end_ms] for turn in turns]
-        entries.append(entry)
-    return entries
-
-
-def _diarization_summary(diarization: Diarization | None) -> dict[str, Any] | None:
-    if diarization is None:
-        return None
-    return {
-        "estimated_count": diarization.estimated_count,
-        "requested_count": diarization.requested_count,
-        "embedder": diarization.embedder,
-    }
-
-
-def build_manifest(
-    *,
-    version: str,
-    input_name: str,
-    input_digest: str,
-    info: MediaInfo,
-    source_language: str,
-    languages_detected: Sequence[str],
-    has_speech: bool,
-    voices: dict[str, SpeakerVoice],
-    engines: dict[str, dict[str, str]],
-    settings: dict[str, Any],
-    artifacts: Sequence[Artifact],
-    lines: Sequence[Line],
-    results: Sequence[LanguageResult],
-    times: Sequence[StageTime],
-    diarization: Diarization | None = None,
-    library_voices: Mapping[str, LibraryVoice] | None = None,
-) -> dict[str, Any]:
-    summary = {}
-    for result in results:
-        takes = [r.placement for r in result.rendered if r.placement is not None]
-        summary[result.language] = {
-            "route": result.route,
-            "lines": len(result.rendered),
-            "dubbed": len(takes),
-            "fits": sum(t.fits for t in takes),
-            "flagged": [t.line_id for t in takes if not t.fits],
-            "max_tempo": max((t.tempo for t in takes), default=1.0),
-            "fit": fit_summary(takes),
-            "loudness_lufs": round(result.loudness.integrated_lufs, 2) if result.loudness else None,
-            "true_peak_dbtp": round(result.loudness.true_peak_dbtp, 2) if result.loudness else None,
-        }
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "globalvoice_version": version,
-        "input": {"name": input_name, "sha256": input_digest, **asdict(info)},
-        "source_language": source_language,
-        "languages_detected": list(languages_detected),
-        "has_speech": has_speech,
-        "speakers": speaker_entries(voices, lines, diarization, library_voices),
-        "diarization": _diarization_summary(diarization),
-        "overlaps": [asdict(o) for o in diarization.overlaps] if diarization is not None else [],
-        "engines": engines,
-        "settings": settings,
-        "artifacts": [asdict(a) for a in artifacts],
-        "summary": summary,
-        "segments": segment_entries(lines, results),
-        "stages": [asdict(t) for t in times],
-    }
-    # As it reads back from manifest.json (tuples become lists), so callers see the file's data.
-    normalised: dict[str, Any] = json.loads(json.dumps(manifest, ensure_ascii=False))
-    return normalised
+if __name__ == "__main__":  # python -m globalvoice.dubbing.manifest: refresh the committed schema
+    write_schema(Path.cwd())

@@ -1,39 +1,42 @@
-"""The dub as four steps over serialisable data, shared by the CLI runner and the service workers.
+"""The dub as steps over serialisable data, shared by the CLI runner and the service workers.
 
-analyse_source -> (per target) translate_target -> synthesize_target -> finish_target. Each step
-takes and returns plain typed data (see `stage_codec`); audio and video pass as files, so the
-service can run each step on a different worker with only references between them.
+analyse_source -> (per target) translate_target -> synthesize_target -> outputs.finish_target,
+then finish.finish. Each step takes and returns plain typed data (see `codec`); audio and video
+pass as files, so the service can run each step on a different worker with only references
+between them.
 """
 
 import dataclasses
 import hashlib
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from globalvoice.config.settings import PipelineSettings
+from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import UnsupportedLanguage, UserFacingError
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink
 from globalvoice.domain.render import Placement
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.domain.speakers import Diarization
-from globalvoice.domain.transcript import Transcript, transcript_from_dict, transcript_to_dict
+from globalvoice.domain.transcript import (
+    SpeechSpan,
+    Transcript,
+    transcript_from_dict,
+    transcript_to_dict,
+)
 from globalvoice.domain.voices import VoiceProfile
+from globalvoice.dubbing.engines import DubEngines
 from globalvoice.dubbing.timing import StageClock
 from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
-from globalvoice.engines.speaker.protocol import SpeakerEmbedder
-from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
-from globalvoice.engines.vad.protocol import VoiceActivityDetector
-from globalvoice.media.loudness import LoudnessReading
 from globalvoice.pipeline import keys
 from globalvoice.pipeline.analyse import ingest, segment, transcribe
 from globalvoice.pipeline.analyse.diarize import diarize_cached
-from globalvoice.pipeline.output import assemble, mix
+from globalvoice.pipeline.output import mix
 from globalvoice.pipeline.render import synthesize as render
 from globalvoice.pipeline.render.choose import choose_for_fit
 from globalvoice.pipeline.render.fit_policy import FitPolicy
@@ -51,15 +54,15 @@ from globalvoice.pipeline.voices.recall import LibraryBinding, LibraryVoice, rec
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
+    "AnalysisPlan",
     "Placement",
     "RenderedLine",
     "SourceAnalysis",
-    "TargetOutputs",
+    "StepRun",
     "analyse_source",
     "check_targets",
     "file_digest",
-    "finish_target",
-    "passthrough_target",
+    "route_for",
     "synthesize_target",
     "translate_target",
 ]
@@ -82,12 +85,24 @@ class SourceAnalysis:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TargetOutputs:
-    """Files written by finish_target, by artifact kind, relative to its output directory."""
+class StepRun:
+    """What every step runs with: the pipeline settings, the artifact cache, the stage clock
+    and where progress goes."""
 
-    language: str
-    files: dict[str, str]
-    loudness: LoudnessReading | None
+    settings: PipelineSettings
+    cache: ArtifactCache
+    clock: StageClock = field(default_factory=StageClock)
+    progress: ProgressSink = NO_PROGRESS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisPlan:
+    """What the analysis is for: the source language (None: detect), the targets (their pairs
+    and voices are checked) and the voice library the speakers are recalled from (None: none)."""
+
+    source: str | None
+    targets: tuple[str, ...]
+    library: LibraryBinding | None = None
 
 
 def file_digest(path: Path) -> str:
@@ -108,30 +123,23 @@ def check_targets(targets: Sequence[str], *, tts: Synthesizer) -> None:
         )
 
 
+def route_for(translator: Translator, source: str, target: str) -> str:
+    """How `source` becomes `target` for the manifest ('none': kept in its own language)."""
+    return translator.route(source, target) if source != target else "none"
+
+
 def analyse_source(
-    input_path: Path,
-    *,
-    source: str | None,
-    targets: Sequence[str],
-    vad: VoiceActivityDetector,
-    stt: SpeechToText,
-    translator: Translator,
-    tts: Synthesizer,
-    settings: PipelineSettings,
-    cache: ArtifactCache,
-    clock: StageClock,
-    progress: ProgressSink = NO_PROGRESS,
-    speaker: SpeakerEmbedder | None = None,
-    library: LibraryBinding | None = None,
-    voice_store: ArtifactCache | None = None,
+    input_path: Path, plan: AnalysisPlan, engines: DubEngines, run: StepRun
 ) -> SourceAnalysis:
     """Probe, extract speech audio, VAD, diarize, transcribe, cut into lines (one speaker each)
     and cast a voice per speaker: with `settings.voice_matching`, a voice profile fitted to them.
-    Without `speaker` (the embedder) all speech is one speaker, cast by sex alone.
+    Without a speaker embedder all speech is one speaker, cast by sex alone.
 
-    With `library` (and voice matching) each speaker's voice is recalled from the voice library
-    (`pipeline.recall`): assigned, matched (the stored profile is reused) or added as new.
-    `voice_store`: keeps the shipped voices' reference takes across dubs (voices.VoiceBank)."""
+    With `plan.library` (and voice matching) each speaker's voice is recalled from the voice
+    library (`pipeline.voices.recall`): assigned, matched (the stored profile is reused) or
+    added as new. `engines.voice_store` keeps the shipped voices' reference takes across dubs."""
+    settings, clock = run.settings, run.clock
+    library = plan.library
     if library is not None and library.assignments and not settings.voice_matching:
         raise UserFacingError("Library voices need voice matching (GV_PIPELINE__VOICE_MATCHING).")
     with clock.stage("probe"):
@@ -140,76 +148,35 @@ def analyse_source(
     with clock.stage("extract_audio"):
         audio = ingest.extract_speech_audio(input_path, info)
     with clock.stage("vad"):
-        speech = transcribe.detect_speech(audio, vad=vad, progress=progress)
+        speech = transcribe.detect_speech(audio, vad=engines.vad, progress=run.progress)
     with clock.stage("diarize"):
         speakers = diarize_cached(
             audio,
             speech,
             input_digest=digest,
-            vad=vad.info.fingerprint,
-            embedder=speaker,
+            vad=engines.vad.info.fingerprint,
+            embedder=engines.speaker,
             speakers=settings.speakers,
-            cache=cache,
-            progress=progress,
+            cache=run.cache,
+            progress=run.progress,
         )
-    transcript = Transcript(language=source or "und", language_probability=0.0, segments=())
+    transcript = Transcript(language=plan.source or "und", language_probability=0.0, segments=())
     if speech:
         with clock.stage("transcribe"):
-            key = keys.transcript_key(digest, stt.info.fingerprint, source, settings.multilingual)
-            cached = cache.get_json(key)
-            if cached is not None:
-                transcript = transcript_from_dict(cached)
-            else:
-                transcript = transcribe.transcribe_speech(
-                    audio,
-                    speech,
-                    stt=stt,
-                    language=source,
-                    multilingual=settings.multilingual,
-                    prefer_languages=sorted({s for s, _ in translator.pairs()}),
-                    progress=progress,
-                )
-                cache.put_json(key, transcript_to_dict(transcript))
+            transcript = _transcribe(audio, speech, digest, plan, engines, run)
     policy = segment.SegmentPolicy(
         max_line_ms=settings.max_line_ms, pause_split_ms=settings.pause_split_ms
     )
     lines = segment.build_lines(transcript, policy=policy, speakers=speakers)
-    if lines and source is None:
-        check_pairs([transcript.language], targets, translator=translator)
+    if lines and plan.source is None:
+        check_pairs([transcript.language], plan.targets, translator=engines.mt)
     with clock.stage("cast"):
-        cast_voices = cast.cast_voices(audio, lines, tts=tts)
+        cast_voices = cast.cast_voices(audio, lines, tts=engines.tts)
     library_voices: dict[str, LibraryVoice] = {}
-    if settings.voice_matching and speaker is not None and lines:
+    if settings.voice_matching and engines.speaker is not None and lines:
         with clock.stage("voice_profiles"):
-
-            def build(subset: Sequence[Line]) -> dict[str, VoiceProfile]:
-                return voices.build_profiles(
-                    audio,
-                    subset,
-                    speakers,
-                    input_digest=digest,
-                    tts=tts,
-                    embedder=speaker,
-                    cache=cache,
-                    progress=progress,
-                    store=voice_store,
-                    languages=targets,
-                )
-
-            if library is None:
-                profiles = build(lines)
-            else:
-                profiles, library_voices = recall_profiles(
-                    audio,
-                    lines,
-                    speakers,
-                    speakers=list(cast_voices),
-                    embedder=speaker,
-                    binding=library,
-                    source=library.source or digest,
-                    tts=tts.info.fingerprint,
-                    build=build,
-                )
+            heard = _Heard(audio=audio, lines=lines, speakers=speakers, digest=digest)
+            profiles, library_voices = _profiles(heard, list(cast_voices), plan, engines, run)
         cast_voices = {
             sid: dataclasses.replace(voice, profile=profiles.get(sid))
             for sid, voice in cast_voices.items()
@@ -226,30 +193,103 @@ def analyse_source(
     )
 
 
+def _transcribe(
+    audio: Pcm,
+    speech: tuple[SpeechSpan, ...],
+    digest: str,
+    plan: AnalysisPlan,
+    engines: DubEngines,
+    run: StepRun,
+) -> Transcript:
+    multilingual = run.settings.multilingual
+    key = keys.transcript_key(digest, engines.stt.info.fingerprint, plan.source, multilingual)
+    cached = run.cache.get_json(key)
+    if cached is not None:
+        return transcript_from_dict(cached)
+    transcript = transcribe.transcribe_speech(
+        audio,
+        speech,
+        stt=engines.stt,
+        language=plan.source,
+        multilingual=multilingual,
+        prefer_languages=sorted({s for s, _ in engines.mt.pairs()}),
+        progress=run.progress,
+    )
+    run.cache.put_json(key, transcript_to_dict(transcript))
+    return transcript
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Heard:
+    """The analysed speech a voice profile is fitted to."""
+
+    audio: Pcm
+    lines: tuple[Line, ...]
+    speakers: Diarization
+    digest: str
+
+
+def _profiles(
+    heard: _Heard,
+    speaker_ids: list[str],
+    plan: AnalysisPlan,
+    engines: DubEngines,
+    run: StepRun,
+) -> tuple[dict[str, VoiceProfile], dict[str, LibraryVoice]]:
+    embedder = engines.speaker
+    if embedder is None:
+        raise ValueError("voice profiles need a speaker embedder")
+
+    def build(subset: Sequence[Line]) -> dict[str, VoiceProfile]:
+        return voices.build_profiles(
+            heard.audio,
+            subset,
+            heard.speakers,
+            input_digest=heard.digest,
+            tts=engines.tts,
+            embedder=embedder,
+            cache=run.cache,
+            progress=run.progress,
+            store=engines.voice_store,
+            languages=plan.targets,
+        )
+
+    if plan.library is None:
+        return build(heard.lines), {}
+    return recall_profiles(
+        heard.audio,
+        heard.lines,
+        heard.speakers,
+        speakers=speaker_ids,
+        embedder=embedder,
+        binding=plan.library,
+        source=plan.library.source or heard.digest,
+        tts=engines.tts.info.fingerprint,
+        build=build,
+    )
+
+
 def translate_target(
     analysis: SourceAnalysis,
     target: str,
-    *,
     translator: Translator | CandidateTranslator,
-    cache: ArtifactCache,
-    clock: StageClock,
-    progress: ProgressSink = NO_PROGRESS,
+    run: StepRun,
     options: SentenceOptions = DEFAULT_SENTENCE_OPTIONS,
 ) -> tuple[TranslatedLine, ...]:
-    """Whole sentences with context, n-best candidates each (pipeline.translate_sentences)."""
+    """Whole sentences with context, n-best candidates each (pipeline.translate.by_sentence)."""
     engine = (
         translator
         if isinstance(translator, CandidateTranslator)
         else registry.as_candidate_translator(translator)
     )
-    with clock.stage("translate", target):
+    with run.clock.stage("translate", target):
         return translate_for_dubbing(
             analysis.lines,
             target,
             translator=engine,
-            cache=cache,
+            cache=run.cache,
             options=options,
-            progress=progress,
+            progress=run.progress,
         )
 
 
@@ -257,16 +297,13 @@ def synthesize_target(
     analysis: SourceAnalysis,
     translated: Sequence[TranslatedLine],
     speech_track: Path,
-    *,
     tts: Synthesizer,
-    settings: PipelineSettings,
-    cache: ArtifactCache,
-    clock: StageClock,
-    progress: ProgressSink = NO_PROGRESS,
+    run: StepRun,
 ) -> tuple[RenderedLine, ...]:
     """Synthesize and fit every line; write the dubbed speech (float WAV) to `speech_track`."""
     target = translated[0].language if translated else None
-    policy = FitPolicy.of(settings)
+    policy = FitPolicy.of(run.settings)
+    clock = run.clock
     with clock.stage("choose_candidate", target):
         translated = choose_for_fit(
             translated,
@@ -284,93 +321,10 @@ def synthesize_target(
                 tts=tts,
                 policy=policy,
                 media_end_ms=analysis.info.duration_ms,
-                cache=cache,
+                cache=run.cache,
                 on_take=track.add,
-                progress=progress,
+                progress=run.progress,
             )
         with clock.stage("speech_track", target):
             track.finish(duration_ms=analysis.info.duration_ms)
     return rendered
-
-
-def finish_target(
-    input_path: Path,
-    analysis: SourceAnalysis,
-    rendered: Sequence[RenderedLine],
-    speech_track: Path,
-    out_dir: Path,
-    *,
-    stem: str,
-    target: str,
-    settings: PipelineSettings,
-    clock: StageClock,
-) -> TargetOutputs:
-    """Mix over the ducked original, normalise loudness, encode, mux and write subtitles.
-
-    Outputs in `out_dir`: <stem>.<target> + ".m4a", ".speech.flac", ".mp4" (with video), ".srt",
-    ".vtt".
-    """
-    base = out_dir / f"{stem}.{target}"
-    info = analysis.info
-    placements = [r.placement for r in rendered if r.placement is not None]
-    files: dict[str, str] = {}
-    with clock.stage("mix", target):
-        mix_wav = base.parent / f".mix.{base.name}.wav"
-        spans = [(p.start_ms, p.end_ms) for p in placements]
-        reading = mix.mix_tracks(
-            input_path, info, speech_track, mix_wav, spans_ms=spans, duck_db=settings.duck_db
-        )
-    with clock.stage("loudness_encode", target):
-        gain = settings.loudness_lufs - reading.integrated_lufs
-        audio_out = _with(base, ".m4a")
-        assemble.encode_audio(
-            mix_wav,
-            audio_out,
-            gain_db=gain,
-            true_peak_dbtp=settings.true_peak_dbtp,
-            needs_limiter=reading.true_peak_dbtp + gain > settings.true_peak_dbtp,
-        )
-        mix_wav.unlink()
-        measured = assemble.measure_loudness(audio_out)
-        speech_out = _with(base, ".speech.flac")
-        assemble.encode_speech_stem(speech_track, speech_out)
-    files["audio"] = audio_out.name
-    files["speech_stem"] = speech_out.name
-    if info.has_video:
-        with clock.stage("mux", target):
-            video_out = _with(base, ".mp4")
-            assemble.mux_video(input_path, info, audio_out, video_out)
-        files["video"] = video_out.name
-    cues = [
-        (r.placement.start_ms, r.placement.end_ms, r.translated.text)
-        if r.placement is not None
-        else (r.translated.line.start_ms, r.translated.line.end_ms, r.translated.text)
-        for r in rendered
-    ]
-    files.update(write_subtitles(cues, base))
-    return TargetOutputs(language=target, files=files, loudness=measured)
-
-
-def passthrough_target(
-    input_path: Path, analysis: SourceAnalysis, out_dir: Path, *, stem: str, target: str
-) -> TargetOutputs:
-    """No speech to dub: the source unchanged, with empty subtitles."""
-    copy = out_dir / f"{stem}.{target}{input_path.suffix}"
-    shutil.copyfile(input_path, copy)
-    files = {"video" if analysis.info.has_video else "audio": copy.name}
-    files.update(write_subtitles([], out_dir / f"{stem}.{target}"))
-    return TargetOutputs(language=target, files=files, loudness=None)
-
-
-def write_subtitles(cues: Sequence[tuple[int, int, str]], base: Path) -> dict[str, str]:
-    srt, vtt = assemble.write_subtitles(cues, base)
-    return {"subtitles_srt": srt.name, "subtitles_vtt": vtt.name}
-
-
-def source_cues(analysis: SourceAnalysis) -> list[tuple[int, int, str]]:
-    return [(ln.start_ms, ln.end_ms, ln.text) for ln in analysis.lines]
-
-
-def _with(base: Path, suffix: str) -> Path:
-    """`base` + `suffix` ("clip.es" + ".mp4"); Path.with_suffix would replace the ".es"."""
-    return base.parent / f"{base.name}{suffix}"

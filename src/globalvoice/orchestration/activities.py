@@ -19,9 +19,18 @@ from globalvoice.domain.errors import ConfigError, UserFacingError
 from globalvoice.domain.glossary import entry_from_record
 from globalvoice.dubbing import codec
 from globalvoice.dubbing import steps as dub
-from globalvoice.dubbing.manifest import speaker_entries
-from globalvoice.dubbing.timing import StageClock
-from globalvoice.engines.base import EngineInfo
+from globalvoice.dubbing.engines import DubEngines, engine_table
+from globalvoice.dubbing.entries import speaker_entries
+from globalvoice.dubbing.finish import speaker_facts
+from globalvoice.dubbing.outputs import (
+    TargetOutputs,
+    TargetPlace,
+    TargetSources,
+    finish_target,
+    passthrough_target,
+)
+from globalvoice.dubbing.request import output_stem
+from globalvoice.dubbing.steps import AnalysisPlan, StepRun
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob, job_pipeline
 from globalvoice.orchestration.messages import Analysed, TargetInput, TargetResult, work_key
@@ -48,10 +57,6 @@ def user_errors_are_final(fn: Callable[P, R]) -> Callable[P, R]:
             raise ApplicationError(err.user_message, type=err.code, non_retryable=True) from err
 
     return wrapper
-
-
-def _engine(info: EngineInfo) -> dict[str, str]:
-    return {"name": info.name, "model": info.model_id, "licence": info.licence}
 
 
 class DubActivities:
@@ -87,37 +92,29 @@ class DubActivities:
             assignments=library.assignments(job.tenant_id, job.dub_id),
         )
 
+    def _run(self, job: DubJob, progress: ActivityReporter) -> StepRun:
+        return StepRun(settings=self._pipeline(job), cache=self._ctx.cache, progress=progress)
+
     def _record_speakers(self, job: DubJob, analysis: dub.SourceAnalysis) -> None:
         """The speakers and their library voices on the dub's row (the API's dub view)."""
-        entries = speaker_entries(
-            analysis.voices, analysis.lines, analysis.diarization, analysis.library_voices
-        )
+        entries = [e.model_dump(mode="json") for e in speaker_entries(speaker_facts(analysis))]
         with self._ctx.sessions.begin() as session:
             repo.update_dub_status(session, job.dub_id, "running", manifest={"speakers": entries})
 
     @activity.defn(name="analyse")
     @user_errors_are_final
     def analyse(self, job: DubJob) -> Analysed:
-        ctx, clock = self._ctx, StageClock()
+        ctx = self._ctx
         publish_status(ctx, job.dub_id, "running")
         reporter = ActivityReporter(ctx, job.dub_id)
-        pipeline = self._pipeline(job)
+        run = self._run(job, reporter)
+        engines = DubEngines(
+            vad=ctx.vad(), stt=ctx.stt(), mt=ctx.mt(), tts=ctx.tts(), speaker=ctx.speaker()
+        )
+        library = self._library(job) if run.settings.voice_matching else None
+        plan = AnalysisPlan(source=job.source, targets=tuple(job.targets), library=library)
         with keep_alive(), self._scratch() as work:
-            analysis = dub.analyse_source(
-                self._source(job, work),
-                source=job.source,
-                targets=job.targets,
-                vad=ctx.vad(),
-                stt=ctx.stt(),
-                translator=ctx.mt(),
-                tts=ctx.tts(),
-                settings=pipeline,
-                cache=ctx.cache,
-                clock=clock,
-                progress=reporter,
-                speaker=ctx.speaker(),
-                library=self._library(job) if pipeline.voice_matching else None,
-            )
+            analysis = dub.analyse_source(self._source(job, work), plan, engines, run)
         reporter.flush()
         self._record_speakers(job, analysis)
         key = work_key(job, "analysis.json")
@@ -127,12 +124,8 @@ class DubActivities:
             analysis_key=key,
             source_language=analysis.source_language,
             line_count=len(analysis.lines),
-            engines={
-                "vad": _engine(ctx.vad().info),
-                "stt": _engine(ctx.stt().info),
-                "speaker": _engine(ctx.speaker().info),
-            },
-            times=list(clock.times),
+            engines={role: e.model_dump() for role, e in engine_table(engines).items()},
+            times=list(run.clock.times),
         )
 
     def _bytes(self, key: str) -> bytes:
@@ -147,52 +140,37 @@ class DubActivities:
     @activity.defn(name="translate")
     @user_errors_are_final
     def translate(self, step: TargetInput) -> TargetResult:
-        ctx, clock, job = self._ctx, StageClock(), step.job
+        ctx, job = self._ctx, step.job
         analysis = self._analysis(step.analysis_key)
         reporter = ActivityReporter(ctx, job.dub_id)
+        run = self._run(job, reporter)
+        options = SentenceOptions(glossary=tuple(entry_from_record(r) for r in job.glossary))
         with keep_alive():
             translated = dub.translate_target(
-                analysis,
-                step.target,
-                translator=ctx.mt_candidates(),
-                cache=ctx.cache,
-                clock=clock,
-                progress=reporter,
-                options=SentenceOptions(glossary=tuple(entry_from_record(r) for r in job.glossary)),
+                analysis, step.target, ctx.mt_candidates(), run, options
             )
         reporter.flush()
         key = work_key(job, f"{step.target}.translated.json")
         ctx.store.put_bytes(key, codec.dump(translated), "application/json")
         forget_if_deleted(ctx, job)
-        source = analysis.source_language
-        route = ctx.mt().route(source, step.target) if source != step.target else "none"
         return TargetResult(
             target=step.target,
             key=key,
-            route=route,
-            engine=_engine(ctx.mt().info),
-            times=list(clock.times),
+            route=dub.route_for(ctx.mt(), analysis.source_language, step.target),
+            times=list(run.clock.times),
         )
 
     @activity.defn(name="synthesize")
     @user_errors_are_final
     def synthesize(self, step: TargetInput) -> TargetResult:
-        ctx, clock, job = self._ctx, StageClock(), step.job
+        ctx, job = self._ctx, step.job
         analysis = self._analysis(step.analysis_key)
         translated = codec.load_translated(self._bytes(step.translated_key))
         reporter = ActivityReporter(ctx, job.dub_id)
+        run = self._run(job, reporter)
         with keep_alive(), self._scratch() as work:
             speech = work / "speech.wav"
-            rendered = dub.synthesize_target(
-                analysis,
-                translated,
-                speech,
-                tts=ctx.tts(),
-                settings=self._pipeline(job),
-                cache=ctx.cache,
-                clock=clock,
-                progress=reporter,
-            )
+            rendered = dub.synthesize_target(analysis, translated, speech, ctx.tts(), run)
             speech_key = work_key(job, f"{step.target}.speech.wav")
             ctx.store.put_file(speech_key, speech, "audio/wav")
         reporter.flush()
@@ -200,41 +178,23 @@ class DubActivities:
         ctx.store.put_bytes(key, codec.dump(rendered), "application/json")
         forget_if_deleted(ctx, job)
         return TargetResult(
-            target=step.target,
-            key=key,
-            speech_key=speech_key,
-            engine=_engine(ctx.tts().info),
-            times=list(clock.times),
+            target=step.target, key=key, speech_key=speech_key, times=list(run.clock.times)
         )
 
     @activity.defn(name="assemble")
     @user_errors_are_final
     def assemble(self, step: TargetInput) -> TargetResult:
-        ctx, clock, job = self._ctx, StageClock(), step.job
+        ctx, job = self._ctx, step.job
         analysis = self._analysis(step.analysis_key)
+        run = StepRun(settings=self._pipeline(job), cache=ctx.cache)
         with keep_alive(), self._scratch() as work:
             source = self._source(job, work)
-            out_dir = work / "out"
-            out_dir.mkdir()
-            stem = Path(job.filename).stem
-            if not analysis.lines:
-                outputs = dub.passthrough_target(
-                    source, analysis, out_dir, stem=stem, target=step.target
-                )
-                keys = publish_outputs(self._ctx, job, step.target, out_dir, outputs.files)
-                return TargetResult(target=step.target, key="", outputs=keys)
-            outputs = dub.finish_target(
-                source,
-                analysis,
-                codec.load_rendered(self._bytes(step.rendered_key)),
-                self._fetch(step.speech_key, work / "speech.wav"),
-                out_dir,
-                stem=stem,
-                target=step.target,
-                settings=self._pipeline(job),
-                clock=clock,
+            place = TargetPlace(
+                out_dir=work / "out", stem=output_stem(job.filename), target=step.target
             )
-            keys = publish_outputs(ctx, job, step.target, out_dir, outputs.files)
+            place.out_dir.mkdir()
+            outputs = self._outputs(step, analysis, (source, place), run)
+            keys = publish_outputs(ctx, job, step.target, place.out_dir, outputs.files)
         ctx.events.publish(
             job.dub_id,
             {"type": "progress", "stage": "assemble", "language": step.target, "done": 1},
@@ -246,5 +206,20 @@ class DubActivities:
             outputs=keys,
             loudness_lufs=loudness.integrated_lufs if loudness else None,
             true_peak_dbtp=loudness.true_peak_dbtp if loudness else None,
-            times=list(clock.times),
+            times=list(run.clock.times),
         )
+
+    def _outputs(
+        self,
+        step: TargetInput,
+        analysis: dub.SourceAnalysis,
+        where: tuple[Path, TargetPlace],
+        run: StepRun,
+    ) -> TargetOutputs:
+        source, place = where
+        if not analysis.lines:
+            return passthrough_target(source, analysis, place)
+        speech = self._fetch(step.speech_key, place.out_dir.parent / "speech.wav")
+        rendered = codec.load_rendered(self._bytes(step.rendered_key))
+        sources = TargetSources(input_path=source, speech_track=speech)
+        return finish_target(sources, analysis, rendered, place, run)

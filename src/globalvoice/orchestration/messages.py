@@ -4,12 +4,13 @@ from dataclasses import dataclass, field
 
 from globalvoice.dubbing.timing import StageTime
 from globalvoice.orchestration.jobs import DubJob
+from globalvoice.storage import layout
 
-__all__ = ["Analysed", "FinishInput", "TargetInput", "TargetResult", "work_key"]
+__all__ = ["Analysed", "FinishInput", "TargetChain", "TargetInput", "TargetResult", "work_key"]
 
 
 def work_key(job: DubJob, name: str) -> str:
-    return f"dubs/{job.tenant_id}/{job.dub_id}/work/{name}"
+    return layout.work_key(job.tenant_id, job.dub_id, name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,9 +46,29 @@ class TargetResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TargetChain:
+    """One target's steps in order; a dub with no speech only assembles (the source as is)."""
+
+    translated: TargetResult | None
+    rendered: TargetResult | None
+    assembled: TargetResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FinishInput:
     job: DubJob
     analysed: Analysed
-    targets: list[TargetResult]  # one finished (assembled) result per target
-    translations: list[TargetResult]
-    renders: list[TargetResult]
+    chains: list[TargetChain]  # one per target, in the job's order
+
+    @property
+    def targets(self) -> list[TargetResult]:
+        """The finished (assembled) result of each target."""
+        return [chain.assembled for chain in self.chains]
+
+    @property
+    def translations(self) -> list[TargetResult]:
+        return [chain.translated for chain in self.chains if chain.translated is not None]
+
+    @property
+    def renders(self) -> list[TargetResult]:
+        return [chain.rendered for chain in self.chains if chain.rendered is not None]

@@ -1,6 +1,5 @@
 """Publishing a dub's outputs: objects under its prefix, rows in dub_artifacts, the manifest."""
 
-import json
 import mimetypes
 import tempfile
 from pathlib import Path
@@ -8,15 +7,15 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from globalvoice import __version__
 from globalvoice.dubbing import codec
-from globalvoice.dubbing import steps as dub
-from globalvoice.dubbing.manifest import Artifact, LanguageResult, build_manifest
+from globalvoice.dubbing.entries import LanguageResult
+from globalvoice.dubbing.finish import DubRecord, finish
+from globalvoice.dubbing.manifest import ArtifactEntry, EngineEntry
 from globalvoice.dubbing.timing import StageTime
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob, job_pipeline, output_prefix
-from globalvoice.orchestration.messages import FinishInput
+from globalvoice.orchestration.messages import FinishInput, TargetChain
 from globalvoice.orchestration.reporting import publish_status
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.models import Dub
@@ -83,66 +82,23 @@ class FinishActivities:
         """Source subtitles, transcript and translation JSON, the manifest; the dub succeeded."""
         ctx, job = self._ctx, step.job
         analysis = codec.load_analysis(_required(ctx, step.analysed.analysis_key))
-        stem = Path(job.filename).stem
-        results, artifacts = [], []
-        routes = {t.target: t.route for t in step.translations}
-        rendered = {r.target: codec.load_rendered(_required(ctx, r.key)) for r in step.renders}
+        record = DubRecord(
+            input_name=job.filename,
+            analysis=analysis,
+            results=tuple(_result(ctx, chain) for chain in step.chains),
+            target_files=tuple(
+                ArtifactEntry(language=chain.assembled.target, kind=kind, path=_name(key))
+                for chain in step.chains
+                for kind, key in chain.assembled.outputs.items()
+            ),
+            engines={role: EngineEntry(**e) for role, e in step.analysed.engines.items()},
+            settings=job_pipeline(ctx.settings.pipeline, job),
+            times=tuple(_times(step)),
+        )
         with tempfile.TemporaryDirectory() as work:
             out = Path(work)
-            source = analysis.source_language
-            files = dub.write_subtitles(dub.source_cues(analysis), out / f"{stem}.{source}")
-            (out / f"{stem}.transcript.json").write_text(_transcript(analysis))
-            files["transcript"] = f"{stem}.transcript.json"
-            publish_outputs(ctx, job, source, out, files)
-            artifacts += [Artifact(language=source, kind=k, path=p) for k, p in files.items()]
-            for done in step.targets:
-                lines = rendered.get(done.target, ())
-                results.append(
-                    LanguageResult(
-                        language=done.target,
-                        route=routes.get(done.target, "none"),
-                        rendered=lines,
-                        loudness=_loudness(done.loudness_lufs, done.true_peak_dbtp),
-                    )
-                )
-                artifacts += [
-                    Artifact(language=done.target, kind=k, path=key.rsplit("/", 1)[-1])
-                    for k, key in done.outputs.items()
-                ]
-            manifest = build_manifest(
-                version=__version__,
-                input_name=job.filename,
-                input_digest=analysis.digest,
-                info=analysis.info,
-                source_language=analysis.transcript_language,
-                languages_detected=analysis.languages_detected,
-                has_speech=bool(analysis.lines),
-                voices=analysis.voices,
-                engines=_engines(step),
-                settings=job_pipeline(ctx.settings.pipeline, job).model_dump(),
-                artifacts=artifacts,
-                lines=analysis.lines,
-                results=results,
-                times=_times(step),
-                diarization=analysis.diarization,
-                library_voices=analysis.library_voices,
-            )
-            for result in results:
-                name = f"{stem}.{result.language}.translation.json"
-                segments = [
-                    {
-                        "id": s["id"],
-                        "start_ms": s["start_ms"],
-                        "end_ms": s["end_ms"],
-                        "source_text": s["source_text"],
-                        **s["targets"][result.language],
-                    }
-                    for s in manifest["segments"]
-                ]
-                (out / name).write_text(json.dumps(segments, indent=2, ensure_ascii=False))
-                publish_outputs(ctx, job, result.language, out, {"translation": name})
-            (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-            publish_outputs(ctx, job, "all", out, {"manifest": "manifest.json"})
+            for entry in finish(record, out).written:
+                publish_outputs(ctx, job, entry.language, out, {entry.kind: entry.path})
         publish_status(ctx, job.dub_id, "succeeded", detected_language=analysis.transcript_language)
 
     @activity.defn(name="mark_failed")
@@ -161,39 +117,26 @@ def _required(ctx: WorkerContext, key: str) -> bytes:
     return data
 
 
-def _transcript(analysis: dub.SourceAnalysis) -> str:
-    segments = [
-        {
-            "id": ln.id,
-            "start_ms": ln.start_ms,
-            "end_ms": ln.end_ms,
-            "speaker": ln.speaker_id,
-            "language": ln.language,
-            "text": ln.text,
-        }
-        for ln in analysis.lines
-    ]
-    body = {"language": analysis.transcript_language, "segments": segments}
-    return json.dumps(body, indent=2, ensure_ascii=False)
+def _name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
 
 
-def _loudness(lufs: float | None, peak: float | None) -> LoudnessReading | None:
-    if lufs is None or peak is None:
-        return None
-    return LoudnessReading(integrated_lufs=lufs, true_peak_dbtp=peak)
-
-
-def _engines(step: FinishInput) -> dict[str, dict[str, str]]:
-    table = dict(step.analysed.engines)
-    for role, results in (("mt", step.translations), ("tts", step.renders)):
-        if results:
-            table[role] = results[0].engine
-    return table
+def _result(ctx: WorkerContext, chain: TargetChain) -> LanguageResult:
+    done = chain.assembled
+    rendered = codec.load_rendered(_required(ctx, chain.rendered.key)) if chain.rendered else ()
+    loudness = (
+        LoudnessReading(integrated_lufs=done.loudness_lufs, true_peak_dbtp=done.true_peak_dbtp)
+        if done.loudness_lufs is not None and done.true_peak_dbtp is not None
+        else None
+    )
+    route = chain.translated.route if chain.translated is not None else "none"
+    return LanguageResult(language=done.target, route=route, rendered=rendered, loudness=loudness)
 
 
 def _times(step: FinishInput) -> list[StageTime]:
     entries = list(step.analysed.times)
-    for group in (step.translations, step.renders, step.targets):
-        for result in group:
-            entries += result.times
+    for chain in step.chains:
+        for result in (chain.translated, chain.rendered, chain.assembled):
+            if result is not None:
+                entries += result.times
     return entries
