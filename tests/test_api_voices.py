@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from globalvoice.api.app import create_app
 from globalvoice.storage.db import repo
+from globalvoice.storage.layout import reference_key
 from globalvoice.storage.voices import LocalVoiceLibrary
-from globalvoice.storage.voices.schema import reference_key
 from tests.conftest import ApiHarness, build_api
 
 pytestmark = pytest.mark.usefixtures("voice_matching_on")

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from globalvoice.storage.blobs import LocalBlobStore
+from globalvoice.storage.layout import reference_key
 from globalvoice.storage.voices import LOCAL_TENANT, LocalVoiceLibrary, VoiceLibrary
-from globalvoice.storage.voices.schema import reference_key
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -19,9 +19,9 @@ from globalvoice.config.settings import Settings
 from globalvoice.engines import registry
 from globalvoice.media.pcm import decode_audio
 from globalvoice.storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
+from globalvoice.storage.layout import reference_key, voice_prefix
 from globalvoice.storage.voices import LocalVoiceLibrary, VoiceLibrary
 from globalvoice.storage.voices.library import SqlVoiceLibrary
-from globalvoice.storage.voices.schema import reference_key, voice_prefix
 from tests.services import SeaweedFS
 
 TENANT, OTHER = "ten_a", "ten_b"

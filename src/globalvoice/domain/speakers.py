@@ -1,14 +1,13 @@
 """Who speaks when: speaker turns, overlapping speech, and the diarization of a source.
 
 Speaker ids are "S1", "S2", ... in order of first appearance. Times are ms on the source timeline.
-Every type is a frozen dataclass of ints, strings and tuples, so pydantic's TypeAdapter and
-`dataclasses.asdict` serialise it; `diarization_from_dict` reads `asdict` output back.
+Every type is a frozen dataclass of ints, strings and tuples, so pydantic's TypeAdapter
+serialises it both ways.
 """
 
 import bisect
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from globalvoice.domain.transcript import SpeechSpan
 
@@ -16,8 +15,6 @@ __all__ = [
     "Diarization",
     "OverlapRegion",
     "SpeakerTurn",
-    "diarization_from_dict",
-    "diarization_to_dict",
     "single_speaker",
     "speaker_label",
 ]
@@ -124,24 +121,3 @@ def single_speaker(speech: Sequence[SpeechSpan], *, requested: int | None = None
         if s.end_ms > s.start_ms
     )
     return Diarization(turns=turns, estimated_count=1 if turns else 0, requested_count=requested)
-
-
-def diarization_to_dict(diarization: Diarization) -> dict[str, Any]:
-    return asdict(diarization)
-
-
-def diarization_from_dict(data: Mapping[str, Any]) -> Diarization:
-    return Diarization(
-        turns=tuple(SpeakerTurn(**turn) for turn in data["turns"]),
-        overlaps=tuple(
-            OverlapRegion(
-                start_ms=int(region["start_ms"]),
-                end_ms=int(region["end_ms"]),
-                speaker_ids=tuple(region["speaker_ids"]),
-            )
-            for region in data["overlaps"]
-        ),
-        estimated_count=int(data["estimated_count"]),
-        requested_count=data["requested_count"],
-        embedder=str(data["embedder"]),
-    )

@@ -7,8 +7,6 @@ __all__ = [
     "Transcript",
     "TranscriptSegment",
     "Word",
-    "transcript_from_dict",
-    "transcript_to_dict",
 ]
 
 
@@ -55,27 +53,3 @@ class Transcript:
         for segment in self.segments:
             seen.setdefault(segment.language, None)
         return tuple(seen) or (self.language,)
-
-
-def transcript_to_dict(transcript: Transcript) -> dict[str, object]:
-    from dataclasses import asdict
-
-    return asdict(transcript)
-
-
-def transcript_from_dict(data: dict[str, object]) -> Transcript:
-    segments = tuple(
-        TranscriptSegment(
-            start_ms=int(seg["start_ms"]),
-            end_ms=int(seg["end_ms"]),
-            text=str(seg["text"]),
-            language=str(seg["language"]),
-            words=tuple(Word(**word) for word in seg["words"]),
-        )
-        for seg in data["segments"]  # type: ignore[attr-defined]
-    )
-    return Transcript(
-        language=str(data["language"]),
-        language_probability=float(data["language_probability"]),  # type: ignore[arg-type]
-        segments=segments,
-    )

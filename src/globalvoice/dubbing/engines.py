@@ -12,6 +12,7 @@ from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.engines.vad.protocol import VoiceActivityDetector
+from globalvoice.storage import layout
 from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
 
@@ -33,7 +34,7 @@ class DubEngines:
 
 def voice_store(settings: Settings) -> ArtifactCache:
     """Where derived model data is kept across dubs (next to the assembled models)."""
-    return ArtifactCache(LocalBlobStore(settings.cache_dir), prefix="voice-bank/")
+    return ArtifactCache(LocalBlobStore(settings.cache_dir), prefix=layout.VOICE_BANK_PREFIX)
 
 
 def build_engines(settings: Settings) -> DubEngines:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
 from globalvoice.config.settings import PipelineSettings
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import UnsupportedLanguage, UserFacingError
@@ -23,8 +25,6 @@ from globalvoice.domain.speakers import Diarization
 from globalvoice.domain.transcript import (
     SpeechSpan,
     Transcript,
-    transcript_from_dict,
-    transcript_to_dict,
 )
 from globalvoice.domain.voices import VoiceProfile
 from globalvoice.dubbing.engines import DubEngines
@@ -66,6 +66,8 @@ __all__ = [
     "synthesize_target",
     "translate_target",
 ]
+
+_TRANSCRIPT = TypeAdapter(Transcript)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,9 +205,9 @@ def _transcribe(
 ) -> Transcript:
     multilingual = run.settings.multilingual
     key = keys.transcript_key(digest, engines.stt.info.fingerprint, plan.source, multilingual)
-    cached = run.cache.get_json(key)
+    cached = run.cache.get_model(key, _TRANSCRIPT)
     if cached is not None:
-        return transcript_from_dict(cached)
+        return cached
     transcript = transcribe.transcribe_speech(
         audio,
         speech,
@@ -215,7 +217,7 @@ def _transcribe(
         prefer_languages=sorted({s for s, _ in engines.mt.pairs()}),
         progress=run.progress,
     )
-    run.cache.put_json(key, transcript_to_dict(transcript))
+    run.cache.put_model(key, transcript, _TRANSCRIPT)
     return transcript
 
 

@@ -60,15 +60,3 @@ class FinishInput:
     analysed: Analysed
     chains: list[TargetChain]  # one per target, in the job's order
 
-    @property
-    def targets(self) -> list[TargetResult]:
-        """The finished (assembled) result of each target."""
-        return [chain.assembled for chain in self.chains]
-
-    @property
-    def translations(self) -> list[TargetResult]:
-        return [chain.translated for chain in self.chains if chain.translated is not None]
-
-    @property
-    def renders(self) -> list[TargetResult]:
-        return [chain.rendered for chain in self.chains if chain.rendered is not None]

@@ -1,26 +1,41 @@
-"""Stage versions and derivation keys. Bump a VERSION when that stage's output changes."""
+"""Every artifact cache key: a stage's derivation key from what its output depends on.
+
+Bump a stage's VERSION whenever its output, or the JSON shape its payload is cached in, changes:
+an old entry is then never read again (`storage.cache` also reads a payload that no longer
+validates as a miss, but a shape can change and still validate)."""
+
+from collections.abc import Sequence
 
 from globalvoice.domain.artifacts import derive_key
+from globalvoice.engines.mt.requests import TranslationRequest
 
 __all__ = [
     "diarization_key",
-    "fit_key",
-    "speech_key",
-    "synth_key",
+    "fitted_take_key",
+    "profile_key",
+    "sentence_translation_key",
     "transcript_key",
-    "translation_key",
+    "voice_reference_key",
 ]
 
-VAD_VERSION = 1
 TRANSCRIBE_VERSION = 2
-TRANSLATE_VERSION = 1
-SYNTHESIZE_VERSION = 1
-FIT_VERSION = 1
 DIARIZE_VERSION = 1
-
-
-def speech_key(input_digest: str, vad: str) -> str:
-    return derive_key("vad", VAD_VERSION, input=input_digest, engine=vad)
+SENTENCE_TRANSLATE_VERSION = 2  # 2: shorter paraphrased candidates kept after the n best
+VOICE_BANK_VERSION = 1
+PROFILE_VERSION = 2  # 2: the profile as its TypeAdapter writes it (voice: {"weights": pairs})
+# A fitted take is a function of the line's text, voice, engine, duration, the silence it may
+# borrow and the fitting chain, and of how it is made. Version 1 (synthesize and fit keys):
+# synthesize at speed 1.0, again at the needed speed when too long, then stretch. Version 2:
+# predict the duration, synthesize once at the chosen speed, stretch the remainder. Version 3:
+# the explicit chain (FitPolicy.steps): TTS rate to the comfortable tempo, borrowed silence up to
+# a limit, stretch to the cap, a shorter re-translation; the steps used are stored with the take.
+# Version 4: a take the TTS made shorter than planned is slowed back to its plan when it would
+# otherwise pass the comfortable tempo. Version 5: a re-translation is also wanted when a line
+# fits only past the comfortable tempo; it picks the best-scored comfortable candidate first;
+# sentences over several lines are re-translated whole (sentence_retranslations). Version 6: the
+# 'pauses' step (the take's own long pauses shortened before any time-stretch). Version 7: that
+# step also takes out what would read a sped-up take's words past the comfortable tempo.
+SYNTHESIZE_FIT_VERSION = 7
 
 
 def transcript_key(input_digest: str, stt: str, language: str | None, multilingual: bool) -> str:
@@ -34,35 +49,6 @@ def transcript_key(input_digest: str, stt: str, language: str | None, multilingu
     )
 
 
-def translation_key(text: str, source: str, target: str, mt: str) -> str:
-    return derive_key(
-        "translate", TRANSLATE_VERSION, text=text, source=source, target=target, engine=mt
-    )
-
-
-def synth_key(text: str, language: str, voice: str, tts: str, speed_permille: int) -> str:
-    return derive_key(
-        "synthesize",
-        SYNTHESIZE_VERSION,
-        text=text,
-        language=language,
-        voice=voice,
-        engine=tts,
-        speed=speed_permille,
-    )
-
-
-def fit_key(natural_key: str, slot_ms: int, max_tempo_permille: int, stretch: str) -> str:
-    return derive_key(
-        "fit",
-        FIT_VERSION,
-        take=natural_key,
-        slot_ms=slot_ms,
-        cap=max_tempo_permille,
-        stretch=stretch,
-    )
-
-
 def diarization_key(input_digest: str, vad: str, embedder: str, speakers: int | None) -> str:
     return derive_key(
         "diarize",
@@ -71,4 +57,98 @@ def diarization_key(input_digest: str, vad: str, embedder: str, speakers: int | 
         vad=vad,
         engine=embedder,
         speakers=speakers if speakers is not None else "auto",
+    )
+
+
+def sentence_translation_key(request: TranslationRequest, engine: str, n_best: int) -> str:
+    """A sentence's candidate translations, with the context and glossary it was asked with."""
+    return derive_key(
+        "translate_sentence",
+        SENTENCE_TRANSLATE_VERSION,
+        text=request.text,
+        source=request.source,
+        target=request.target,
+        before=list(request.context_before),
+        after=list(request.context_after),
+        glossary=[repr(e) for e in request.glossary],
+        engine=engine,
+        n_best=n_best,
+    )
+
+
+def voice_reference_key(voice: str, tts: str, texts: Sequence[str], language: str) -> str:
+    """A voice's reading of the voice bank's reference `texts` (`voice`: a blend's spec)."""
+    return derive_key(
+        "voice_reference",
+        VOICE_BANK_VERSION,
+        texts=list(texts),
+        language=language,
+        voice=voice,
+        engine=tts,
+    )
+
+
+def profile_key(
+    input_digest: str,
+    speaker_id: str,
+    spans: Sequence[tuple[int, int]],
+    engines: tuple[str, str],
+    policy: str,
+    languages: Sequence[str] = (),
+) -> str:
+    """A speaker's voice profile. `engines`: the TTS's and the embedder's fingerprints;
+    `policy`: the search policy's repr."""
+    tts, embedder = engines
+    return derive_key(
+        "voice_profile",
+        PROFILE_VERSION,
+        input=input_digest,
+        speaker=speaker_id,
+        spans=[list(span) for span in spans],
+        tts=tts,
+        embedder=embedder,
+        policy=policy,
+        languages=sorted(languages),
+    )
+
+
+def fitted_take_key(
+    text: str,
+    language: str,
+    voice: str,
+    tts: str,
+    *,
+    line_ms: int,
+    borrowable_ms: int,
+    policy: str,
+    profile: str | None = None,
+    candidate: int | None = None,
+    alternatives: Sequence[tuple[int, str]] = (),
+    retranslated: int | None = None,
+) -> str:
+    """The cache key of a line's fitted take (audio + fit metadata). `borrowable_ms`: the
+    silence after the line the chain may take; `policy`: FitPolicy.fingerprint; `profile`: the
+    voice profile's fingerprint when the take is matched to its speaker (None: a plain voice);
+    `candidate` and `alternatives`: the chosen candidate's index and the candidates a
+    re-translation may pick from, or the sentence's re-translation `text` already is (each
+    changes the take or its record)."""
+    matched = {} if profile is None else {"profile": profile}
+    sentence = {} if retranslated is None else {"retranslated": retranslated}
+    chosen = {} if candidate is None else {"candidate": candidate}
+    others = {"alternatives": [[k, t] for k, t in alternatives]} if alternatives else {}
+    return derive_key(
+        "synthesize_fit",
+        SYNTHESIZE_FIT_VERSION,
+        text=text,
+        language=language,
+        voice=voice,
+        engine=tts,
+        line_ms=line_ms,
+        borrowable_ms=borrowable_ms,
+        policy=policy,
+        stretch="rubberband-ffmpeg",
+        **matched,
+        **chosen,
+        **others,
+        **sentence,
     )

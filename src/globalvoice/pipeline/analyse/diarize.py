@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import TypeAdapter
 
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import ConfigError
@@ -27,8 +28,6 @@ from globalvoice.domain.speakers import (
     Diarization,
     OverlapRegion,
     SpeakerTurn,
-    diarization_from_dict,
-    diarization_to_dict,
     single_speaker,
     speaker_label,
 )
@@ -43,6 +42,7 @@ __all__ = ["DiarizePolicy", "diarize", "diarize_cached"]
 
 _TARGET_RMS_DBFS = -20.0
 _LEVEL_BLOCK_WINDOWS = 5 * 64  # five of the d-vector embedder's batches
+_DIARIZATION = TypeAdapter(Diarization)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,9 +298,9 @@ def diarize_cached(
             )
         return single_speaker(speech, requested=speakers)
     key = keys.diarization_key(input_digest, vad, embedder.info.fingerprint, speakers)
-    cached = cache.get_json(key)
+    cached = cache.get_model(key, _DIARIZATION)
     if cached is not None:
-        return diarization_from_dict(cached)
+        return cached
     result = diarize(audio, speech, embedder=embedder, speakers=speakers, progress=progress)
-    cache.put_json(key, diarization_to_dict(result))
+    cache.put_model(key, result, _DIARIZATION)
     return result

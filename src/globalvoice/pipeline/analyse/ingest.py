@@ -15,9 +15,10 @@ _TRUNCATION_TOLERANCE = 0.9  # decoded audio shorter than this share of the decl
 _MIN_CHECKED_MS = 2_000
 
 
-def probe_input(path: Path) -> MediaInfo:
-    """Validate `path` as a dubbable input. Raises UserFacingError subclasses with the fix."""
-    return probe_media(path)
+def probe_input(path: Path, *, name: str | None = None) -> MediaInfo:
+    """Validate `path` as a dubbable input. Raises UserFacingError subclasses with the fix,
+    calling the file `name` (default: its own name)."""
+    return probe_media(path, name=name)
 
 
 def extract_speech_audio(path: Path, info: MediaInfo) -> Pcm:

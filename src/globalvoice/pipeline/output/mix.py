@@ -3,6 +3,7 @@
 Everything streams in blocks, so memory does not grow with the length of the video.
 """
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -130,6 +131,7 @@ def mix_tracks(
     )
     dub = stream_audio(dub_track, rate_hz=MIX_RATE_HZ, channels=1, block_frames=_BLOCK_FRAMES)
     position = 0
+    rest = np.zeros((0, 1), dtype=np.float32)
     with soundfile.SoundFile(
         str(out_path), "w", samplerate=MIX_RATE_HZ, channels=2, subtype="FLOAT"
     ) as out:
@@ -138,12 +140,16 @@ def mix_tracks(
             frames = len(orig_block)
             voice = np.zeros((frames, 1), dtype=np.float32)
             voice[: min(frames, len(dub_block))] = dub_block[:frames]
+            rest = dub_block[frames:]  # the source's last block is short; the dub's may not be
             gain = duck_envelope(position, frames, spans_ms, duck_db=duck_db)[:, None]
             mixed = orig_block * gain + voice
             out.write(mixed)
             meter.add(mixed)
             position += frames
-        for dub_block in dub:  # a flagged last line may run past the source: never cut it
+        # A flagged last line may run past the source: never cut it.
+        for dub_block in itertools.chain((rest,), dub):
+            if not len(dub_block):
+                continue
             mixed = np.repeat(dub_block, 2, axis=1)
             out.write(mixed)
             meter.add(mixed)

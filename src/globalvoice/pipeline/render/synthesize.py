@@ -1,19 +1,19 @@
-"""Render one target language: translate, synthesize and fit every line, reusing cached work."""
+"""Render one target language: synthesize and fit every dubbed line, reusing cached takes."""
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import partial
 
-from globalvoice.domain.artifacts import derive_key
+from pydantic import TypeAdapter
+
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake, Placement
 from globalvoice.domain.script import Line, TranslatedLine
-from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.heap import release_free_heap
-from globalvoice.pipeline.keys import translation_key
+from globalvoice.pipeline.keys import fitted_take_key
 from globalvoice.pipeline.render.choose import is_condensed
 from globalvoice.pipeline.render.fit_policy import (
     FitPolicy,
@@ -25,30 +25,10 @@ from globalvoice.pipeline.render.fit_policy import (
 )
 from globalvoice.pipeline.render.fit_take import fit_take
 from globalvoice.pipeline.render.retranslate import sentence_retranslations
-from globalvoice.pipeline.translate.lines import translate_lines
 from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.storage.cache import ArtifactCache
 
-__all__ = [
-    "RenderedLine",
-    "fitted_take_key",
-    "render_language",
-    "translate_cached",
-]
-
-# A fitted take is a function of the line's text, voice, engine, duration, the silence it may
-# borrow and the fitting chain, and of how it is made. Version 1 (keys.synth_key + keys.fit_key):
-# synthesize at speed 1.0, again at the needed speed when too long, then stretch. Version 2:
-# predict the duration, synthesize once at the chosen speed, stretch the remainder. Version 3:
-# the explicit chain (FitPolicy.steps): TTS rate to the comfortable tempo, borrowed silence up to
-# a limit, stretch to the cap, a shorter re-translation; the steps used are stored with the take.
-# Version 4: a take the TTS made shorter than planned is slowed back to its plan when it would
-# otherwise pass the comfortable tempo. Version 5: a re-translation is also wanted when a line
-# fits only past the comfortable tempo; it picks the best-scored comfortable candidate first;
-# sentences over several lines are re-translated whole (sentence_retranslations). Version 6: the
-# 'pauses' step (the take's own long pauses shortened before any time-stretch). Version 7: that
-# step also takes out what would read a sped-up take's words past the comfortable tempo.
-SYNTHESIZE_FIT_VERSION = 7
+__all__ = ["RenderedLine", "render_language"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,108 +37,42 @@ class RenderedLine:
     placement: Placement | None  # None when the line keeps its original audio
 
 
-def translate_cached(
-    lines: Sequence[Line],
-    target: str,
-    *,
-    translator: Translator,
-    cache: ArtifactCache,
-    progress: ProgressSink = NO_PROGRESS,
-) -> tuple[TranslatedLine, ...]:
-    engine = translator.info.fingerprint
-    found: dict[str, TranslatedLine] = {}
-    missing: list[Line] = []
-    for line in lines:
-        cached = cache.get_json(translation_key(line.text, line.language, target, engine))
-        if cached is None:
-            missing.append(line)
-        else:
-            found[line.id] = TranslatedLine(line=line, language=target, **cached)
-    for item in translate_lines(missing, target, translator=translator, progress=progress):
-        found[item.line.id] = item
-        if item.is_dubbed:
-            cache.put_json(
-                translation_key(item.line.text, item.line.language, target, engine),
-                {"text": item.text, "engine": item.engine, "is_dubbed": True, "note": item.note},
-            )
-    progress(StageProgress(stage="translate", done=len(lines), total=len(lines), language=target))
-    return tuple(found[line.id] for line in lines)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TakeRecord:
+    """What the cache keeps of a fitted take beside its audio: its fields but the line's own
+    (the key does not depend on them), the steps as (kind, value) pairs."""
+
+    slot_ms: int
+    natural_ms: int
+    tempo: float
+    tts_speed_permille: int
+    outcome: FitOutcome
+    borrowed_ms: int
+    steps: tuple[tuple[FitStepKind, int], ...]
 
 
-def fitted_take_key(
-    text: str,
-    language: str,
-    voice: str,
-    tts: str,
-    *,
-    line_ms: int,
-    borrowable_ms: int,
-    policy: str,
-    profile: str | None = None,
-    candidate: int | None = None,
-    alternatives: Sequence[tuple[int, str]] = (),
-    retranslated: int | None = None,
-) -> str:
-    """The cache key of a line's fitted take (audio + fit metadata). `borrowable_ms`: the
-    silence after the line the chain may take; `policy`: FitPolicy.fingerprint; `profile`: the
-    voice profile's fingerprint when the take is matched to its speaker (None: a plain voice);
-    `candidate` and `alternatives`: the chosen candidate's index and the candidates a
-    re-translation may pick from, or the sentence's re-translation `text` already is (each
-    changes the take or its record)."""
-    matched = {} if profile is None else {"profile": profile}
-    sentence = {} if retranslated is None else {"retranslated": retranslated}
-    chosen = {} if candidate is None else {"candidate": candidate}
-    others = {"alternatives": [[k, t] for k, t in alternatives]} if alternatives else {}
-    return derive_key(
-        "synthesize_fit",
-        SYNTHESIZE_FIT_VERSION,
-        text=text,
-        language=language,
-        voice=voice,
-        engine=tts,
-        line_ms=line_ms,
-        borrowable_ms=borrowable_ms,
-        policy=policy,
-        stretch="rubberband-ffmpeg",
-        **matched,
-        **chosen,
-        **others,
-        **sentence,
-    )
+_TAKE_RECORD = TypeAdapter(_TakeRecord)
+_SHARED = tuple(f.name for f in fields(_TakeRecord) if f.name != "steps")  # as in FittedTake
 
 
 def _cached_take(key: str, line: Line, cache: ArtifactCache) -> FittedTake | None:
-    meta, audio = cache.get_json(key), cache.get_pcm(key)
-    if meta is None or audio is None:
+    record, audio = cache.get_model(key, _TAKE_RECORD), cache.get_pcm(key)
+    if record is None or audio is None:
         return None
     return FittedTake(
         line_id=line.id,
         audio=audio,
         start_ms=line.start_ms,
-        slot_ms=meta["slot_ms"],
-        natural_ms=meta["natural_ms"],
-        tempo=meta["tempo"],
-        tts_speed_permille=meta["tts_speed_permille"],
-        outcome=FitOutcome(meta["outcome"]),
-        borrowed_ms=meta["borrowed_ms"],
-        steps=tuple(FitStep(kind=FitStepKind(k), value=v) for k, v in meta["steps"]),
+        steps=tuple(FitStep(kind=kind, value=value) for kind, value in record.steps),
+        **{name: getattr(record, name) for name in _SHARED},
     )
 
 
 def _store_take(key: str, take: FittedTake, cache: ArtifactCache) -> None:
     cache.put_pcm(key, take.audio)
-    cache.put_json(
-        key,
-        {
-            "slot_ms": take.slot_ms,
-            "natural_ms": take.natural_ms,
-            "tempo": take.tempo,
-            "tts_speed_permille": take.tts_speed_permille,
-            "outcome": take.outcome.value,
-            "borrowed_ms": take.borrowed_ms,
-            "steps": [[step.kind.value, step.value] for step in take.steps],
-        },
-    )
+    steps = tuple((step.kind, step.value) for step in take.steps)
+    record = _TakeRecord(steps=steps, **{name: getattr(take, name) for name in _SHARED})
+    cache.put_model(key, record, _TAKE_RECORD)
 
 
 def _spoken(item: TranslatedLine, placed: Placement | None) -> TranslatedLine:

@@ -6,18 +6,20 @@ later, when the voice is known (pipeline.choose), from how long each would take 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from globalvoice.domain.artifacts import derive_key
+from pydantic import TypeAdapter
+
 from globalvoice.domain.glossary import GlossaryEntry, applicable_entries
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.mt.requests import Candidate, CandidateTranslator, TranslationRequest
+from globalvoice.pipeline.keys import sentence_translation_key
 from globalvoice.pipeline.translate.sentences import group_sentences, split_translation
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = ["DEFAULT_SENTENCE_OPTIONS", "SentenceOptions", "translate_for_dubbing"]
 
-SENTENCE_TRANSLATE_VERSION = 2  # 2: shorter paraphrased candidates kept after the n best
 _BUDGET_RATIO = 1.1  # the source's own length plus 10 %: what its speaker fitted in the slot
+_CANDIDATES = TypeAdapter(list[tuple[str, float]])  # a sentence's usable (text, score), best first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,21 +57,6 @@ def _request(
         context_after=tuple(texts[index + 1 : index + 1 + options.context_after]),
         max_chars=max(1, round(_BUDGET_RATIO * len(text))),
         glossary=applicable_entries(options.glossary, group[0].language, target),
-    )
-
-
-def _key(request: TranslationRequest, engine: str, n_best: int) -> str:
-    return derive_key(
-        "translate_sentence",
-        SENTENCE_TRANSLATE_VERSION,
-        text=request.text,
-        source=request.source,
-        target=request.target,
-        before=list(request.context_before),
-        after=list(request.context_after),
-        glossary=[repr(e) for e in request.glossary],
-        engine=engine,
-        n_best=n_best,
     )
 
 
@@ -120,8 +107,8 @@ def translate_for_dubbing(
             results.update({line.id: _kept(line, target, reason) for line in group})
             continue
         request = _request(texts, index, group, target, options)
-        key = _key(request, engine, options.n_best)
-        cached = cache.get_json(key)
+        key = sentence_translation_key(request, engine, options.n_best)
+        cached = cache.get_model(key, _CANDIDATES)
         if cached is not None:
             found = [Candidate(text=t, score=s, engine=engine) for t, s in cached]
             results.update({ln.line.id: ln for ln in _lines_of(group, target, found)})
@@ -132,9 +119,9 @@ def translate_for_dubbing(
             [request for _, request, _ in pending], n_best=options.n_best
         )
         for (group, _, key), found in zip(pending, answers, strict=True):
-            good = [[c.text, c.score] for c in found if not c.failed]
+            good = [(c.text, c.score) for c in found if not c.failed]
             if good:
-                cache.put_json(key, good)
+                cache.put_model(key, good, _CANDIDATES)
             results.update({ln.line.id: ln for ln in _lines_of(group, target, found)})
     progress(StageProgress(stage="translate", done=len(lines), total=len(lines), language=target))
     return tuple(results[line.id] for line in lines)

@@ -5,21 +5,20 @@ A shipped voice's take depends only on the TTS engine, so it is kept per process
 durable store, across dubs; a blend is made for one speaker and kept with the dub's artifacts.
 """
 
-import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter
 
-from globalvoice.domain.artifacts import derive_key
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.voices import VoiceBlend
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pcm import resample
 from globalvoice.media.voice_dsp import VoiceStats, WorldAnalysis, analyse, voice_stats
 from globalvoice.pipeline.analyse.ingest import SPEECH_RATE_HZ
+from globalvoice.pipeline.keys import voice_reference_key
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
@@ -27,11 +26,9 @@ __all__ = [
     "REFERENCE_LANGUAGE",
     "REFERENCE_TEXTS",
     "SCORING_MS",
-    "VOICE_BANK_VERSION",
     "VoiceBank",
 ]
 
-VOICE_BANK_VERSION = 1
 # How much of a take the search scores: the first sentence, enough for a stable d-vector
 # (bench_voices: the same similarity gain as the whole take at half the scoring time).
 SCORING_MS = 6000
@@ -58,6 +55,7 @@ PACE_TEXTS = {
 # artifact cache is fresh or disabled. Shipped voices only: a blend belongs to one speaker.
 _SHARED_TAKES: dict[str, "_Take"] = {}
 _SHARED_TAKES_MAX = 64
+_STATS = TypeAdapter(VoiceStats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +128,8 @@ class VoiceBank:
         return sum(self._store.get_pcm(self._key(name)) is not None for name in self.tts.voices())
 
     def _key(self, spec: str) -> str:
-        return derive_key(
-            "voice_reference",
-            VOICE_BANK_VERSION,
-            texts=list(REFERENCE_TEXTS),
-            language=REFERENCE_LANGUAGE,
-            voice=spec,
-            engine=self.tts.info.fingerprint,
+        return voice_reference_key(
+            spec, self.tts.info.fingerprint, REFERENCE_TEXTS, REFERENCE_LANGUAGE
         )
 
     def _read(self, spec: str) -> _Take:
@@ -149,9 +142,9 @@ class VoiceBank:
         caches = [c for c in places if c is not None]
         pcm, stats, missed = None, None, []
         for cache in caches:
-            pcm, found = cache.get_pcm(key), cache.get_json(key)
+            pcm = cache.get_pcm(key)
             if pcm is not None:
-                stats = None if found is None else _stats_from(found)
+                stats = cache.get_model(key, _STATS)
                 break
             missed.append(cache)
         if pcm is None:
@@ -170,24 +163,11 @@ class VoiceBank:
         stats = stats or voice_stats(pcm)
         for cache in missed:
             cache.put_pcm(key, pcm)
-            cache.put_json(key, dataclasses.asdict(stats))
+            cache.put_model(key, stats, _STATS)
         read = _Take(pcm, stats, analyse(_at_16k(pcm.slice_ms(0, SCORING_MS))))
         if shipped and len(_SHARED_TAKES) < _SHARED_TAKES_MAX:
             _SHARED_TAKES[key] = read
         return read
-
-
-def _stats_from(record: dict[str, Any]) -> VoiceStats:
-    return VoiceStats(
-        log_f0_mean=float(record["log_f0_mean"]),
-        log_f0_std=float(record["log_f0_std"]),
-        formants_hz=(
-            float(record["formants_hz"][0]),
-            float(record["formants_hz"][1]),
-            float(record["formants_hz"][2]),
-        ),
-        envelope_db=tuple(float(x) for x in record["envelope_db"]),
-    )
 
 
 def _at_16k(pcm: Pcm) -> Pcm:

@@ -7,7 +7,7 @@ its take is matched toward the speaker (`media.voice_dsp`), and the speaker embe
 against the speaker's own reference audio. Candidates are the shipped voices, then convex blends
 of the best of them (`SearchPolicy`): a small, deterministic search with a fixed budget of
 syntheses per speaker. A shipped voice's reference takes do not depend on the speaker and are
-kept by the voice bank (`pipeline.voice_bank`), so only the blends cost synthesis for each new
+kept by the voice bank (`pipeline.voices.bank`), so only the blends cost synthesis for each new
 speaker; each take's WORLD analysis is made once and re-synthesized under every match scored.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import TypeAdapter
 
-from globalvoice.domain.artifacts import derive_key
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.domain.script import Line
@@ -35,23 +35,22 @@ from globalvoice.media.voice_dsp import (
     voice_stats,
 )
 from globalvoice.pipeline.analyse.ingest import SPEECH_RATE_HZ
+from globalvoice.pipeline.keys import profile_key
 from globalvoice.pipeline.voices.bank import VoiceBank
 from globalvoice.pipeline.voices.references import ReferencePolicy, reference_spans
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
-    "PROFILE_VERSION",
     "SearchPolicy",
     "VoiceBank",
     "build_profile",
     "build_profiles",
     "embed_voice",
-    "profile_key",
     "speaker_embedding",
 ]
 
-PROFILE_VERSION = 1
 _EMBED_RMS_DBFS = -20.0
+_PROFILE = TypeAdapter(VoiceProfile)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,28 +210,6 @@ def build_profile(
     )
 
 
-def profile_key(
-    input_digest: str,
-    speaker_id: str,
-    spans: Sequence[tuple[int, int]],
-    tts: str,
-    embedder: str,
-    policy: SearchPolicy,
-    languages: Sequence[str] = (),
-) -> str:
-    return derive_key(
-        "voice_profile",
-        PROFILE_VERSION,
-        input=input_digest,
-        speaker=speaker_id,
-        spans=[list(span) for span in spans],
-        tts=tts,
-        embedder=embedder,
-        policy=repr(policy),
-        languages=sorted(languages),
-    )
-
-
 def build_profiles(
     audio: Pcm,
     lines: Sequence[Line],
@@ -258,18 +235,11 @@ def build_profiles(
         )
         if not spans:
             continue
-        key = profile_key(
-            input_digest,
-            speaker,
-            spans,
-            tts.info.fingerprint,
-            embedder.info.fingerprint,
-            policy,
-            languages,
-        )
-        cached = cache.get_json(key)
+        engines = (tts.info.fingerprint, embedder.info.fingerprint)
+        key = profile_key(input_digest, speaker, spans, engines, repr(policy), languages)
+        cached = cache.get_model(key, _PROFILE)
         if cached is not None:
-            profiles[speaker] = VoiceProfile.from_dict(cached)
+            profiles[speaker] = cached
         else:
             profiles[speaker] = build_profile(
                 audio,
@@ -280,6 +250,6 @@ def build_profiles(
                 policy=policy,
                 languages=languages,
             )
-            cache.put_json(key, profiles[speaker].to_dict())
+            cache.put_model(key, profiles[speaker], _PROFILE)
         progress(StageProgress(stage="voices", done=done + 1, total=len(speakers)))
     return profiles

@@ -1,6 +1,5 @@
 """The service's tables (SQLAlchemy 2 typed models; PostgreSQL and SQLite)."""
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -32,18 +31,12 @@ __all__ = [
     "Upload",
     "UploadStatus",
     "UtcDateTime",
-    "new_id",
     "utcnow",
 ]
 
 DubStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 UploadStatus = Literal["pending", "stored"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-
-
-def new_id(kind: str) -> str:
-    """A random id with a type prefix: 'dub_3f0c...' (32 hex digits)."""
-    return f"{kind}_{uuid.uuid4().hex}"
 
 
 def utcnow() -> datetime:

@@ -27,9 +27,9 @@ from globalvoice.storage.db.models import (
     Tenant,
     TenantGlossary,
     Upload,
-    new_id,
     utcnow,
 )
+from globalvoice.storage.layout import dub_prefix, new_id, upload_key
 
 __all__ = [
     "add_artifact",
@@ -133,14 +133,6 @@ def set_glossary(session: Session, tenant_id: str, entries: list[dict[str, Any]]
     else:
         row.entries = entries
     session.flush()
-
-
-def upload_key(tenant_id: str, upload_id: str) -> str:
-    return f"uploads/{tenant_id}/{upload_id}/source"
-
-
-def dub_prefix(tenant_id: str, dub_id: str) -> str:
-    return f"dubs/{tenant_id}/{dub_id}/"
 
 
 def create_upload(

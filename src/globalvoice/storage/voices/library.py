@@ -17,12 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from globalvoice.storage.blobs import BlobStore
-from globalvoice.storage.db.models import new_id
 from globalvoice.storage.db.session import session_factory
+from globalvoice.storage.layout import new_id, reference_key, voice_prefix
 from globalvoice.storage.voices import rows
 from globalvoice.storage.voices.models import Voice, VoiceAssignmentRow, VoiceUseRow
 from globalvoice.storage.voices.protocol import Embedding, VoiceMatch, VoiceRecord, VoiceUse
-from globalvoice.storage.voices.schema import reference_key, voice_prefix
 from globalvoice.storage.voices.vectors import combine, normalised
 
 __all__ = ["MAX_PAGE", "SqlVoiceLibrary"]

@@ -1,11 +1,11 @@
-"""Migrations of the voice library's own schema, and the object keys of its reference audio."""
+"""Migrations of the voice library's own schema."""
 
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
-__all__ = ["MIGRATIONS_DIR", "migrate_voices", "reference_key", "voice_prefix"]
+__all__ = ["MIGRATIONS_DIR", "migrate_voices"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -16,11 +16,3 @@ def migrate_voices(url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")
-
-
-def voice_prefix(tenant_id: str, voice_id: str) -> str:
-    return f"voices/{tenant_id}/{voice_id}/"
-
-
-def reference_key(tenant_id: str, voice_id: str) -> str:
-    return f"{voice_prefix(tenant_id, voice_id)}reference.flac"
