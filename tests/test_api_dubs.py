@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from globalvoice.dubbing.request import DubOptions
 from globalvoice.storage.db import repo
 from tests.conftest import ApiHarness
 
@@ -35,7 +36,7 @@ def test_dub_of_real_media_starts_one_job(api: ApiHarness, talking_video: Path) 
     assert job.dub_id == dub["id"] and job.tenant_id == api.a.id
     assert job.upload_key == f"uploads/{api.a.id}/{upload_id}/source"
     assert job.filename == "talk.mpg" and job.targets == ["pt", "es"]
-    assert job.source is None and job.options == {"max_tempo": 1.2}
+    assert job.source is None and job.options == DubOptions(max_tempo=1.2)
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
 """Everything the API needs, built by its caller (the `serve` command or a test)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from globalvoice.config.settings import ServiceSettings
+from globalvoice.config.settings import LimitSettings, ServiceSettings
 from globalvoice.domain.language import LanguagePair
 from globalvoice.orchestration.jobs import DubLauncher
 from globalvoice.storage.blobs import BlobStore
@@ -35,3 +35,4 @@ class ApiContext:
     languages: LanguageSupport
     keepalive_s: float = 15.0  # SSE comment interval
     voices: VoiceLibrary | None = None  # None: /v1/voices answers 501
+    limits: LimitSettings = field(default_factory=LimitSettings)  # what one dub may ask for

@@ -1,6 +1,5 @@
 """Creating a dub: every check runs before any dub row exists (blocking; call from a thread)."""
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from globalvoice.domain.glossary import (
     merge_glossaries,
 )
 from globalvoice.domain.media import MediaInfo
+from globalvoice.dubbing.request import DubOptions, check_limits, check_target_count, scratch_name
 from globalvoice.pipeline.analyse import ingest
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.models import Dub, Upload
@@ -36,7 +36,7 @@ class DubRequest:
     upload_id: str
     targets: list[str]  # normalised, in order, without repeats
     source: str | None
-    options: dict[str, float]
+    options: DubOptions
     idempotency_key: str | None
     voices: Mapping[str, str] = field(default_factory=dict)  # speaker id -> library voice id
     glossary: tuple[GlossaryEntry, ...] = ()  # the request's own entries
@@ -66,19 +66,20 @@ def check_languages(languages: LanguageSupport, source: str | None, targets: lis
         )
 
 
-def _safe_name(filename: str) -> str:
-    """The user's file name, reduced to characters safe in a local path (errors quote it)."""
-    name = re.sub(r"[^\w.\- ]", "_", filename).lstrip(". ")[-120:]
-    return name or "input"
-
-
 def probe_upload(ctx: ApiContext, upload: Upload) -> MediaInfo:
-    """Download the upload and validate it as dubbable media (UserFacingError otherwise)."""
+    """Download the upload and validate it as dubbable media (UserFacingError otherwise).
+
+    The scratch path is "source.<ext>", never the user's file name; errors call it by the
+    user's name. A folder store's object is probed where it lies, through a link: a copy would
+    cost the whole file (2 GiB of a sparse WAV written out) for reading its header."""
     with scratch_file(ctx, "probe-") as body:
-        path = body.with_name(_safe_name(upload.filename))
-        if not ctx.store.download(upload.object_key, path):
+        path = body.with_name(scratch_name(upload.filename))
+        local = ctx.store.local_path(upload.object_key)
+        if local is not None and local.is_file():
+            path.symlink_to(local)
+        elif not ctx.store.download(upload.object_key, path):
             raise Conflict(f"Upload {upload.id} has no content yet: send the file first.")
-        return ingest.probe_input(path)
+        return ingest.probe_input(path, name=upload.filename)
 
 
 def _replayed(ctx: ApiContext, tenant_id: str, request: DubRequest) -> Dub | None:
@@ -106,7 +107,7 @@ def _insert(
             upload_id=request.upload_id,
             target_languages=request.targets,
             source_language=request.source,
-            options=dict(request.options),
+            options=request.options.overrides(),
             idempotency_key=request.idempotency_key,
             expected_duration_s=expected_s,
             glossary=glossary,
@@ -130,7 +131,8 @@ def create_dub(ctx: ApiContext, tenant_id: str, request: DubRequest) -> tuple[Du
     them).
 
     Raises NotFound (no such upload or voice for this tenant), Conflict (no content yet),
-    PayloadTooLarge, UnsupportedLanguage, MediaUnreadable/NoAudioTrack/UnsafeMedia, and
+    PayloadTooLarge, UnsupportedLanguage, MediaUnreadable/NoAudioTrack/UnsafeMedia, the limits'
+    TooManyTargets/InputTooLarge/InputTooLong (from the probe: nothing is decoded), and
     IdempotencyConflict (the key was used for another request).
     """
     replay = _replayed(ctx, tenant_id, request)
@@ -140,9 +142,11 @@ def create_dub(ctx: ApiContext, tenant_id: str, request: DubRequest) -> tuple[Du
     limit = ctx.settings.max_upload_bytes
     if upload.size_bytes > limit:
         raise PayloadTooLarge(f"{upload.filename} is larger than the {limit}-byte limit.")
+    check_target_count(request.targets, ctx.limits)
     check_languages(ctx.languages, request.source, request.targets)
     _check_voices(ctx, tenant_id, request.voices)
     info = probe_upload(ctx, upload)
+    check_limits(info, request.targets, ctx.limits, name=upload.filename)
     dub, created = _insert(ctx, tenant_id, request, expected_duration_s(info, len(request.targets)))
     if created and ctx.voices is not None:
         for speaker_id, voice_id in request.voices.items():

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from globalvoice.api.glossary_schemas import MAX_GLOSSARY_ENTRIES, GlossaryEntryIn
 from globalvoice.domain.language import normalize_language
+from globalvoice.dubbing.request import DubOptions
 
 __all__ = [
     "ARTIFACT_KINDS",
@@ -39,6 +40,7 @@ ArtifactKind = Literal[
     "manifest",
 ]
 ARTIFACT_KINDS: tuple[str, ...] = get_args(ArtifactKind)
+_MOST_TARGETS_LISTED = 100  # a bound on the body; the configured limit is checked on creation
 DubStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
@@ -103,24 +105,21 @@ class UploadTicket(UploadOut):
     expires_at: datetime | None = Field(description="when a presigned URL stops working")
 
 
-class DubOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_tempo: float | None = Field(
-        default=None, ge=1.0, le=2.0, description="cap on how much a dubbed line may speed up"
-    )
-    speakers: int | None = Field(
-        default=None, ge=1, le=20, description="how many people speak; null: estimate it"
-    )
-
-
 class DubCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     upload_id: str = Field(max_length=40)
-    target_languages: list[LanguageCode] = Field(min_length=1, max_length=16)
+    target_languages: list[LanguageCode] = Field(
+        min_length=1,
+        max_length=_MOST_TARGETS_LISTED,
+        description="at most the server's GV_LIMITS__MAX_TARGETS (default 16) once repeats "
+        "are dropped",
+    )
     source_language: LanguageCode | None = Field(default=None, description="null: detect it")
-    options: DubOptions = Field(default_factory=DubOptions)
+    options: DubOptions = Field(
+        default_factory=DubOptions,
+        description="the same options, ranges and messages as the CLI's flags",
+    )
     glossary: list[GlossaryEntryIn] = Field(
         default_factory=list,
         max_length=MAX_GLOSSARY_ENTRIES,

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from globalvoice.cli.glossary import read_glossary
+from globalvoice.cli.preflight import CheckedDub, removing_empty_out_dir
 from globalvoice.cli.progress import RichProgress
 from globalvoice.config.settings import Settings
 from globalvoice.domain.errors import ConfigError, NotFound, UserFacingError
@@ -16,7 +17,6 @@ from globalvoice.dubbing.engines import build_engines
 from globalvoice.dubbing.local import LocalDub, check_output_dir, run_local
 from globalvoice.dubbing.manifest import Manifest
 from globalvoice.dubbing.steps import StepRun
-from globalvoice.pipeline.analyse.ingest import probe_input
 from globalvoice.pipeline.voices.recall import LibraryBinding
 from globalvoice.storage.cache import ArtifactCache
 
@@ -26,42 +26,34 @@ _ASSIGNMENT = re.compile(r"^(S[1-9][0-9]?)=(\S{1,40})$")
 
 
 def run_dub(
-    input_path: Path,
-    targets: tuple[str, ...],
-    source: str | None,
-    out_dir: Path,
+    checked: CheckedDub,
     *,
     console: Console,
-    max_tempo: float | None,
-    loudness: float | None,
     use_cache: bool,
-    speakers: int | None = None,
     voices: Sequence[str] = (),
     use_library: bool = True,
     glossary: Path | None = None,
 ) -> None:
-    settings = Settings()
+    """Dub an input that passed `preflight` (options, limits, probe); a failed dub leaves no
+    empty output folder behind."""
+    settings, input_path, out_dir = checked.settings, checked.input_path, checked.out_dir
     terms = read_glossary(glossary) if glossary is not None else ()
     assignments = parse_assignments(voices)
     if assignments and not use_library:
         raise UserFacingError("--voice takes voices from the library: drop --no-library.")
     if assignments and not settings.pipeline.voice_matching:
         raise UserFacingError("--voice needs voice matching (GV_PIPELINE__VOICE_MATCHING=true).")
-    if speakers is not None:
-        settings.pipeline.speakers = speakers
-    if max_tempo is not None:
-        settings.pipeline.max_tempo = max_tempo
-    if loudness is not None:
-        settings.pipeline.loudness_lufs = loudness
-    probe_input(input_path)  # fail fast on bad input, before any model loads
-    check_output_dir(out_dir)
     cache = ArtifactCache.local(settings.cache_dir, enabled=use_cache)
-    with _binding(settings, input_path, assignments, use_library, console) as library:
+    with (
+        removing_empty_out_dir(out_dir),
+        _binding(settings, input_path, assignments, use_library, console) as library,
+    ):
+        check_output_dir(out_dir)
         request = LocalDub(
             input_path=input_path,
-            targets=targets,
+            targets=checked.targets,
             out_dir=out_dir,
-            source=source,
+            source=checked.source,
             glossary=terms,
             library=library,
         )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from globalvoice.cli.process import limit_malloc_arenas
 from globalvoice.domain.errors import ConfigError, GlobalVoiceError, RetryableError
@@ -38,12 +39,16 @@ def dub(
     to: Annotated[str, typer.Option("--to", help="target languages, comma-separated: es,pt")],
     source: Annotated[str, typer.Option("--from", help="source language, or auto")] = "auto",
     out: Annotated[Path | None, typer.Option("--out", help="output directory")] = None,
-    max_tempo: Annotated[float | None, typer.Option(help="speed-up cap per line")] = None,
-    loudness: Annotated[float | None, typer.Option(help="target loudness, LUFS")] = None,
+    max_tempo: Annotated[
+        float | None, typer.Option(help="speed-up cap per line, 1.0 to 2.0 (default 1.3)")
+    ] = None,
+    loudness: Annotated[
+        float | None, typer.Option(help="target loudness, -40 to -5 LUFS (default -23)")
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute everything")] = False,
     speakers: Annotated[
         int | None,
-        typer.Option("--speakers", min=1, max=20, help="number of speakers (default: estimate)"),
+        typer.Option("--speakers", help="number of speakers, 1 to 20 (default: estimate)"),
     ] = None,
     voice: Annotated[
         list[str] | None,
@@ -76,22 +81,29 @@ def dub(
     """Dub INPUT into each target language, offline.
 
     Each speaker's voice is kept in the local voice library: a speaker heard in an earlier dub
-    gets the same voice again, a new one is added (see `globalvoice voices`)."""
-    from globalvoice.cli.dub import run_dub
+    gets the same voice again, a new one is added (see `globalvoice voices`).
 
-    targets = _languages(to)
-    src = None if source.strip().lower() == "auto" else _languages(source)[0]
-    out_dir = out or input_path.resolve().parent / f"{input_path.stem}.dub"
-    run_dub(
-        input_path,
-        targets,
-        src,
-        out_dir,
-        console=console,
+    Inputs longer than GV_LIMITS__MAX_DURATION_S (default 4 h), larger than
+    GV_LIMITS__MAX_INPUT_BYTES (20 GiB) or with more than GV_LIMITS__MAX_TARGETS (16) targets
+    are refused before any work."""
+    from globalvoice.cli.preflight import DubFlags, preflight
+
+    flags = DubFlags(
+        input_path=input_path,
+        targets=_languages(to),
+        source=None if source.strip().lower() == "auto" else _languages(source)[0],
+        out_dir=out,
         max_tempo=max_tempo,
         loudness=loudness,
-        use_cache=not no_cache,
         speakers=speakers,
+    )
+    checked = preflight(flags)  # options, limits, probe: light imports, nothing decoded
+    from globalvoice.cli.dub import run_dub
+
+    run_dub(
+        checked,
+        console=console,
+        use_cache=not no_cache,
         voices=voice or (),
         use_library=not no_library,
         glossary=glossary,
@@ -199,7 +211,8 @@ def run() -> None:
     try:
         app(standalone_mode=False)
     except GlobalVoiceError as err:
-        console.print(f"[bold red]error[/] ({err.code}): {err.user_message}", highlight=False)
+        message = escape(err.user_message)  # a file name may hold "[...]", never markup
+        console.print(f"[bold red]error[/] ({err.code}): {message}", highlight=False)
         if err.detail and os.environ.get("GV_DEBUG"):
             console.print(err.detail, highlight=False)
         sys.exit(next((code for cls, code in _EXIT.items() if isinstance(err, cls)), 2))

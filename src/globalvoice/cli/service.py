@@ -53,6 +53,7 @@ def api_context(
         launcher=rt.launcher,
         languages=language_support(settings),
         voices=voices,
+        limits=settings.limits,
     )
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from globalvoice.config.mt import CTranslate2MtConfig, LlmMtConfig
@@ -14,6 +14,7 @@ __all__ = [
     "FasterWhisperConfig",
     "FitSettings",
     "KokoroConfig",
+    "LimitSettings",
     "LlmMtConfig",
     "PipelineSettings",
     "ServiceSettings",
@@ -79,6 +80,8 @@ FIT_STEPS = ("candidate", "tts_rate", "borrow", "pauses", "stretch", "retranslat
 class FitSettings(BaseModel):
     """The fitting chain: the steps tried, in order, until a dubbed line fits its slot."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     steps: tuple[str, ...] = Field(
         default=FIT_STEPS,
         description="ordered steps: candidate (first, if used), tts_rate, borrow, pauses, "
@@ -116,6 +119,8 @@ class FitSettings(BaseModel):
 
 
 class PipelineSettings(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     max_tempo: float = Field(default=1.3, ge=1.0, le=2.0, description="cap on speed-up per line")
     fit: FitSettings = Field(default_factory=FitSettings)
     max_line_ms: int = Field(default=12_000, ge=2_000, description="split lines longer than this")
@@ -133,6 +138,23 @@ class PipelineSettings(BaseModel):
         description="a voice profile per speaker (closest voice + DSP toward their pitch and "
         "timbre); off: a fixed voice of the speaker's sex",
     )
+
+
+class LimitSettings(BaseModel):
+    """What one dub may ask for, in the CLI and the API. An input over a limit is refused from
+    its probe, before any audio is decoded or any model loads."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    max_duration_s: float = Field(
+        default=4 * 3600, gt=0, description="longest input, seconds (container or audio header)"
+    )
+    max_input_bytes: int = Field(
+        default=20 << 30,
+        ge=1,
+        description="largest input file (the API also has service.max_upload_bytes)",
+    )
+    max_targets: int = Field(default=16, ge=1, description="most target languages in one dub")
 
 
 class StorageSettings(BaseModel):
@@ -199,4 +221,5 @@ class Settings(BaseSettings):
     tts: TtsConfig = Field(default_factory=KokoroConfig)
     speaker: SpeakerConfig = Field(default_factory=VoiceFilterEmbedderConfig)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -165,7 +165,9 @@ class LanguageSummary(_Entry):
 
 
 class Manifest(_Entry):
-    schema_: Literal["globalvoice.manifest/3"] = Field(default="globalvoice.manifest/3", alias="schema")
+    schema_: Literal["globalvoice.manifest/3"] = Field(
+        default="globalvoice.manifest/3", alias="schema"
+    )
     globalvoice_version: str
     input: InputEntry
     source_language: str

@@ -50,7 +50,12 @@ from globalvoice.pipeline.translate.lines import check_pairs
 from globalvoice.pipeline.voices import cast
 from globalvoice.pipeline.voices import profiles as voices
 from globalvoice.pipeline.voices.cast import SpeakerVoice
-from globalvoice.pipeline.voices.recall import LibraryBinding, LibraryVoice, recall_profiles
+from globalvoice.pipeline.voices.recall import (
+    LibraryBinding,
+    LibraryVoice,
+    RecallScope,
+    recall_profiles,
+)
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
@@ -248,11 +253,10 @@ def _profiles(
             subset,
             heard.speakers,
             input_digest=heard.digest,
-            tts=engines.tts,
-            embedder=embedder,
-            cache=run.cache,
+            tools=voices.ProfileTools(
+                tts=engines.tts, embedder=embedder, cache=run.cache, store=engines.voice_store
+            ),
             progress=run.progress,
-            store=engines.voice_store,
             languages=plan.targets,
         )
 
@@ -262,11 +266,13 @@ def _profiles(
         heard.audio,
         heard.lines,
         heard.speakers,
-        speakers=speaker_ids,
+        scope=RecallScope(
+            binding=plan.library,
+            speakers=speaker_ids,
+            source=plan.library.source or heard.digest,
+            tts=engines.tts.info.fingerprint,
+        ),
         embedder=embedder,
-        binding=plan.library,
-        source=plan.library.source or heard.digest,
-        tts=engines.tts.info.fingerprint,
         build=build,
     )
 

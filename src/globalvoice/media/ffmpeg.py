@@ -7,7 +7,7 @@ from pathlib import Path
 
 from globalvoice.domain.errors import ConfigError, MediaUnreadable
 
-__all__ = ["ffmpeg_exe", "run_ffmpeg"]
+__all__ = ["ffmpeg_exe", "input_arg", "run_ffmpeg"]
 
 
 @cache
@@ -23,6 +23,12 @@ def ffmpeg_exe() -> str:
     if not Path(exe).exists():
         raise ConfigError(f"ffmpeg binary not found at {exe}: reinstall imageio-ffmpeg")
     return exe
+
+
+def input_arg(path: Path) -> str:
+    """`path` as ffmpeg must be given it: absolute, so that a relative name with a colon
+    ("take:2.mp4") is a file and never read as a protocol ("take:")."""
+    return str(path.absolute())
 
 
 def run_ffmpeg(

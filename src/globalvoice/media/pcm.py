@@ -1,4 +1,4 @@
-"""Decode, stream and write PCM audio through ffmpeg pipes and soundfile."""
+"""Decode, stream, resample and level PCM audio (ffmpeg pipes, scipy)."""
 
 import math
 import subprocess
@@ -12,9 +12,9 @@ import numpy.typing as npt
 
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import MediaUnreadable
-from globalvoice.media.ffmpeg import ffmpeg_exe
+from globalvoice.media.ffmpeg import ffmpeg_exe, input_arg
 
-__all__ = ["decode_audio", "levelled", "resample", "rms", "stream_audio", "write_wav"]
+__all__ = ["decode_audio", "levelled", "resample", "rms", "stream_audio"]
 
 _SAFE_INPUT = ("-protocol_whitelist", "file,pipe")
 _RMS_BLOCK = 1 << 20  # samples summed in float64 at a time
@@ -23,7 +23,7 @@ _PREALLOCATED_MS = 3_600_000
 
 def _input_args(path: Path, demuxer: str | None) -> list[str]:
     forced = ["-f", demuxer.split(",")[0]] if demuxer else []
-    return [*_SAFE_INPUT, *forced, "-i", str(path)]
+    return [*_SAFE_INPUT, *forced, "-i", input_arg(path)]
 
 
 def decode_audio(
@@ -104,12 +104,6 @@ def resample(pcm: Pcm, rate_hz: int) -> Pcm:
     common = gcd(pcm.rate_hz, rate_hz)
     out = resample_poly(pcm.samples, rate_hz // common, pcm.rate_hz // common)
     return Pcm(samples=out.astype(np.float32), rate_hz=rate_hz)
-
-
-def write_wav(path: Path, samples: npt.NDArray[np.float32], rate_hz: int) -> None:
-    import soundfile
-
-    soundfile.write(str(path), samples, rate_hz, subtype="FLOAT")
 
 
 def rms(parts: Iterable[npt.NDArray[np.float32]]) -> float:

@@ -70,26 +70,32 @@ def _is_truncated_riff(head: bytes, size: int) -> bool:
     return declared != 0xFFFFFFFF + 8 and declared > size * 1.01
 
 
-def probe_media(path: Path) -> MediaInfo:
-    """Read container and stream facts. Raises a UserFacingError naming what is wrong."""
+def probe_media(path: Path, *, name: str | None = None) -> MediaInfo:
+    """Read container and stream facts. Raises a UserFacingError naming what is wrong, calling
+    the file `name` (default: its own name; the API gives the user's name of a scratch copy).
+
+    The duration is the container's and the audio stream's as their headers declare them:
+    nothing is decoded, so an input too long to dub is refused from here at no cost."""
+    shown, given = name or path.name, name or str(path)
+    path = path.absolute()  # "take:2.mp4" is a file, never an ffmpeg protocol
     if not path.exists():
-        raise MediaUnreadable(f"{path} does not exist: check the path.")
+        raise MediaUnreadable(f"{given} does not exist: check the path.")
     if not path.is_file():
-        raise MediaUnreadable(f"{path} is not a regular file: give a video or audio file.")
+        raise MediaUnreadable(f"{given} is not a regular file: give a video or audio file.")
     size = path.stat().st_size
     if size == 0:
-        raise MediaUnreadable(f"{path.name} is empty (0 bytes).")
+        raise MediaUnreadable(f"{shown} is empty (0 bytes).")
     with path.open("rb") as handle:
         head = handle.read(4096)
     if _looks_like_text(head):
         raise UnsafeMedia(
-            f"{path.name} is a text file (a playlist, concat list or subtitle?), not media. "
+            f"{shown} is a text file (a playlist, concat list or subtitle?), not media. "
             "Give the video or audio file itself; GlobalVoice never follows files or URLs "
             "that an input names."
         )
     if _is_truncated_riff(head, size):
         raise MediaUnreadable(
-            f"{path.name} is truncated: its header declares more data than the file holds. "
+            f"{shown} is truncated: its header declares more data than the file holds. "
             "Re-export or re-download it."
         )
     import av
@@ -99,7 +105,7 @@ def probe_media(path: Path) -> MediaInfo:
             demuxers = set(container.format.name.split(","))
             if not demuxers & SAFE_DEMUXERS:
                 raise UnsafeMedia(
-                    f"{path.name} is in the {container.format.name!r} format, which can refer to "
+                    f"{shown} is in the {container.format.name!r} format, which can refer to "
                     "other files or URLs; convert it to a plain video or audio file first."
                 )
             audio = next(iter(container.streams.audio), None)
@@ -110,7 +116,7 @@ def probe_media(path: Path) -> MediaInfo:
             duration_ms = int(container.duration * 1000 / 1_000_000) if container.duration else 0
             if audio is None:
                 raise NoAudioTrack(
-                    f"{path.name} has no audio track, so there is nothing to dub. "
+                    f"{shown} has no audio track, so there is nothing to dub. "
                     "Give a file with the original soundtrack."
                 )
             audio_ms = (
@@ -134,6 +140,6 @@ def probe_media(path: Path) -> MediaInfo:
             )
     except (av.error.FFmpegError, UnicodeDecodeError) as err:
         raise MediaUnreadable(
-            f"{path.name} is not readable media (corrupt, truncated or not a video/audio file).",
+            f"{shown} is not readable media (corrupt, truncated or not a video/audio file).",
             detail=str(err),
         ) from err

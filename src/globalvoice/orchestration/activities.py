@@ -29,7 +29,7 @@ from globalvoice.dubbing.outputs import (
     finish_target,
     passthrough_target,
 )
-from globalvoice.dubbing.request import output_stem
+from globalvoice.dubbing.request import output_stem, scratch_name
 from globalvoice.dubbing.steps import AnalysisPlan, StepRun
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob, job_pipeline
@@ -78,7 +78,7 @@ class DubActivities:
         return path
 
     def _source(self, job: DubJob, work: Path) -> Path:
-        return self._fetch(job.upload_key, work / f"source{Path(job.filename).suffix.lower()}")
+        return self._fetch(job.upload_key, work / scratch_name(job.filename))
 
     def _library(self, job: DubJob) -> LibraryBinding:
         """The tenant's voice library, with the voices assigned to this dub's speakers so far."""

@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from globalvoice.config.settings import PipelineSettings
+from globalvoice.dubbing.request import DubOptions
+from globalvoice.storage import layout
 
 __all__ = ["DubJob", "DubLauncher", "job_pipeline", "output_prefix", "workflow_id"]
 
@@ -13,16 +15,17 @@ class DubJob:
     dub_id: str
     tenant_id: str
     upload_key: str  # object key of the source media in the blob store
-    filename: str  # the user's file name, for output names
+    filename: str  # the user's file name: the manifest's; output names from output_stem(it)
     targets: list[str]
     source: str | None = None  # None = detect
-    options: dict[str, float] = field(default_factory=dict)  # PipelineSettings overrides
+    # validated by the API (a pydantic dataclass: Temporal's JSON converter carries it)
+    options: DubOptions = field(default_factory=DubOptions)
     glossary: list[dict[str, Any]] = field(default_factory=list)  # domain.glossary records
 
 
 def job_pipeline(defaults: PipelineSettings, job: DubJob) -> PipelineSettings:
-    """The worker's pipeline settings with the job's options, validated (ints stay ints)."""
-    return PipelineSettings.model_validate({**defaults.model_dump(), **job.options})
+    """The worker's pipeline settings with the job's options, validated."""
+    return job.options.apply(defaults)
 
 
 def workflow_id(dub_id: str) -> str:
@@ -30,7 +33,7 @@ def workflow_id(dub_id: str) -> str:
 
 
 def output_prefix(tenant_id: str, dub_id: str) -> str:
-    return f"dubs/{tenant_id}/{dub_id}/"
+    return layout.dub_prefix(tenant_id, dub_id)
 
 
 class DubLauncher(Protocol):

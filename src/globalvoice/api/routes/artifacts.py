@@ -3,6 +3,7 @@
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -57,7 +58,7 @@ def download_artifact(
     if local is not None:
         if not local.is_file():
             raise missing
-        return FileResponse(local, media_type=artifact.content_type, filename=filename)
+        return FileResponse(local, media_type=artifact.content_type, headers=_attachment(filename))
     return _download_and_send(ctx, artifact.object_key, artifact.content_type, filename, missing)
 
 
@@ -71,4 +72,19 @@ def _download_and_send(
         shutil.rmtree(work, ignore_errors=True)
         raise missing
     cleanup = BackgroundTask(shutil.rmtree, work, ignore_errors=True)
-    return FileResponse(path, media_type=content_type, filename=filename, background=cleanup)
+    return FileResponse(
+        path, media_type=content_type, headers=_attachment(filename), background=cleanup
+    )
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    """Content-Disposition (RFC 6266) for `filename`: a quoted ASCII name, plus the exact name
+    as UTF-8 (RFC 5987 `filename*`) when it has other characters."""
+    fallback = "".join(
+        char if char.isascii() and char.isprintable() and char not in '"\\' else "_"
+        for char in filename
+    )
+    value = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return {"Content-Disposition": value}

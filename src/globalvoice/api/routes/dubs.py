@@ -15,6 +15,7 @@ from globalvoice.api.glossary_schemas import to_entries
 from globalvoice.api.schemas import DubCreate, DubOut, DubPage
 from globalvoice.api.views import dub_out
 from globalvoice.domain.errors import NotFound
+from globalvoice.dubbing.request import DubOptions
 from globalvoice.orchestration.jobs import DubJob
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.models import TERMINAL_STATUSES, Dub, Upload
@@ -35,7 +36,8 @@ def find_dub(ctx: ApiContext, tenant_id: str, dub_id: str) -> DubOut:
     return dub_out(dub, artifacts, ctx.settings.public_url)
 
 
-def _job(dub: Dub, upload: Upload) -> DubJob:
+def _job(dub: Dub, upload: Upload, options: DubOptions) -> DubJob:
+    """The job for a new dub, with the options as the request validated them."""
     return DubJob(
         dub_id=dub.id,
         tenant_id=dub.tenant_id,
@@ -43,7 +45,7 @@ def _job(dub: Dub, upload: Upload) -> DubJob:
         filename=upload.filename,
         targets=list(dub.target_languages),
         source=dub.source_language,
-        options={k: float(v) for k, v in (dub.options or {}).items()},
+        options=options,
         glossary=list(dub.glossary or []),
     )
 
@@ -81,7 +83,7 @@ async def create_dub(
         upload_id=body.upload_id,
         targets=list(dict.fromkeys(body.target_languages)),
         source=body.source_language,
-        options=body.options.model_dump(exclude_none=True),
+        options=body.options,
         idempotency_key=idempotency_key,
         voices=body.voices,
         glossary=to_entries(body.glossary),
@@ -91,7 +93,7 @@ async def create_dub(
         response.status_code = 200
         return await run_in_threadpool(find_dub, ctx, tenant, dub.id)
     try:
-        await ctx.launcher.start(_job(dub, upload))
+        await ctx.launcher.start(_job(dub, upload, body.options))
     except Exception as err:
         log.exception("could not start dub %s", dub.id)
         with suppress(Exception):

@@ -69,17 +69,7 @@ class LlmTranslator:
         self._config = config
         self._format: _Format = config.structured_output
         self._pairs = frozenset(itertools.permutations(config.languages, 2))
-        self._client = ChatClient(
-            base_url=config.base_url,
-            model=config.model,
-            api_key=api_key,
-            timeout_s=config.timeout_s,
-            max_retries=config.max_retries,
-            backoff_s=config.backoff_s,
-            max_backoff_s=config.max_backoff_s,
-            sleep=sleep,
-            transport=transport,
-        )
+        self._client = ChatClient(config, api_key=api_key, sleep=sleep, transport=transport)
 
     def close(self) -> None:
         self._client.close()

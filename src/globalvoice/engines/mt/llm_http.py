@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from globalvoice.config.mt import LlmMtConfig
 from globalvoice.domain.errors import ConfigError, RetryableError
 
 __all__ = ["ChatClient", "FormatRejected", "MalformedAnswer", "RequestRejected"]
@@ -39,29 +40,29 @@ class FormatRejected(RequestRejected):
 
 
 class ChatClient:
+    """Talks to `config.base_url` as `config` says (model, timeout, retries and backoff)."""
+
     def __init__(
         self,
+        config: LlmMtConfig,
         *,
-        base_url: str,
-        model: str,
         api_key: str | None,
-        timeout_s: float,
-        max_retries: int,
-        backoff_s: float,
-        max_backoff_s: float,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._base_url = base_url.rstrip("/")
-        self._model = model
-        self._timeout_s = timeout_s
-        self._max_retries = max_retries
-        self._backoff_s = backoff_s
-        self._max_backoff_s = max_backoff_s
+        self._base_url = config.base_url.rstrip("/")
+        self._model = config.model
+        self._timeout_s = config.timeout_s
+        self._max_retries = config.max_retries
+        self._backoff_s = config.backoff_s
+        self._max_backoff_s = config.max_backoff_s
         self._sleep = sleep
         self._http = httpx.Client(
-            base_url=self._base_url + "/", timeout=timeout_s, headers=headers, transport=transport
+            base_url=self._base_url + "/",
+            timeout=config.timeout_s,
+            headers=headers,
+            transport=transport,
         )
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from globalvoice.domain.media import MediaInfo
-from globalvoice.media.ffmpeg import run_ffmpeg
+from globalvoice.media.ffmpeg import input_arg, run_ffmpeg
 from globalvoice.media.loudness import LoudnessMeter, LoudnessReading
 from globalvoice.media.pcm import stream_audio
 
@@ -33,7 +33,7 @@ def encode_audio(
     run_ffmpeg(
         [
             "-i",
-            str(mix_wav),
+            input_arg(mix_wav),
             "-af",
             chain,
             "-c:a",
@@ -42,7 +42,7 @@ def encode_audio(
             _AAC_BITRATE,
             "-ar",
             "48000",
-            str(out_path),
+            input_arg(out_path),
         ],
         what="encode the dubbed audio",
     )
@@ -51,7 +51,7 @@ def encode_audio(
 def encode_speech_stem(dub_wav: Path, out_path: Path) -> None:
     """The dubbed voices alone (no original sound), lossless, for editors and quality checks."""
     run_ffmpeg(
-        ["-i", str(dub_wav), "-c:a", "flac", "-sample_fmt", "s16", str(out_path)],
+        ["-i", input_arg(dub_wav), "-c:a", "flac", "-sample_fmt", "s16", input_arg(out_path)],
         what="encode the dubbed speech stem",
     )
 
@@ -70,9 +70,9 @@ def mux_video(source: Path, info: MediaInfo, audio: Path, out_path: Path) -> Non
             "-f",
             info.container.split(",")[0],
             "-i",
-            str(source),
+            input_arg(source),
             "-i",
-            str(audio),
+            input_arg(audio),
             "-map",
             "0:v:0",
             "-map",
@@ -82,7 +82,7 @@ def mux_video(source: Path, info: MediaInfo, audio: Path, out_path: Path) -> Non
             "copy",
             "-movflags",
             "+faststart",
-            str(out_path),
+            input_arg(out_path),
         ],
         what="mux the dubbed video",
     )

@@ -3,6 +3,7 @@ stretch it to the planned length and place it at its source line's start (fit_po
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake
@@ -25,30 +26,45 @@ from globalvoice.pipeline.render.fit_policy import (
     reading_cost,
 )
 
-__all__ = ["fit_take", "place_take"]
+__all__ = ["StepsBefore", "TakeRequest", "fit_take", "place_take"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TakeRequest:
+    """One line's take: its text in `language`, read by `voice` and matched toward the speaker
+    with `dsp`. `candidate`: the chosen candidate's index, recorded as the chain's first step;
+    `alternatives`: (candidate index, text) the chain may re-translate to; `retranslated`:
+    `text` is already a re-translation (candidate index), made for the whole sentence the line
+    belongs to; it is recorded and not re-translated again."""
+
+    line: Line
+    text: str
+    language: str
+    voice: str
+    dsp: DspMatch | None = None
+    candidate: int | None = None
+    alternatives: Sequence[tuple[int, str]] = ()
+    retranslated: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepsBefore:
+    """What the chain did before the take was placed, recorded with it."""
+
+    candidate: int | None = None
+    retranslated: int | None = None
+    paused_ms: int = 0
 
 
 def fit_take(
-    line: Line,
-    text: str,
-    language: str,
-    voice: str,
-    *,
-    silence_ms: int,
-    tts: Synthesizer,
-    policy: FitPolicy,
-    dsp: DspMatch | None = None,
-    candidate: int | None = None,
-    alternatives: Sequence[tuple[int, str]] = (),
-    retranslated: int | None = None,
+    request: TakeRequest, *, silence_ms: int, tts: Synthesizer, policy: FitPolicy
 ) -> FittedTake:
-    """Fit `text` to `line` (followed by `silence_ms` of silence) through the chain: plan from
-    the predicted duration, swap in the shortest of `alternatives` (candidate index, text) once
-    when the plan wants a re-translation and it is predicted shorter, synthesize once at the
-    planned speed, match the voice with `dsp`, then place the take exactly.
-    `candidate`: the chosen candidate's index, recorded as the chain's first step;
-    `retranslated`: `text` is already a re-translation (candidate index), made for the whole
-    sentence the line belongs to; it is recorded and not re-translated again."""
+    """Fit the request's text to its line (followed by `silence_ms` of silence) through the
+    chain: plan from the predicted duration, swap in the shortest of its alternatives once when
+    the plan wants a re-translation and it is predicted shorter, synthesize once at the planned
+    speed, match the voice, then place the take exactly."""
+    line, text, language, voice = request.line, request.text, request.language, request.voice
+    alternatives, retranslated = request.alternatives, request.retranslated
 
     def estimator(words: str) -> Callable[[int], int]:
         def estimate(speed_permille: int) -> int:
@@ -100,8 +116,8 @@ def fit_take(
     def take_at(speed_permille: int) -> tuple[Pcm, int]:
         """The take at a TTS speed, voice-matched, and what the voice would take at 1.0."""
         audio = tts.synthesize(text, voice=voice, language=language, speed_permille=speed_permille)
-        if dsp is not None:
-            audio = apply_match(audio, dsp)  # same length: before the stretch, so it lands exactly
+        if request.dsp is not None:  # same length: before the stretch, so it lands exactly
+            audio = apply_match(audio, request.dsp)
         if speed_permille == 1000:
             return audio, audio.duration_ms
         # The measured take scaled by the model's own predicted length ratio between speed 1.0
@@ -123,9 +139,9 @@ def fit_take(
         tts_speed_permille=speed,
         silence_ms=silence_ms,
         policy=policy,
-        candidate=candidate,
-        retranslated=retranslated,
-        paused_ms=paused_ms,
+        before=StepsBefore(
+            candidate=request.candidate, retranslated=retranslated, paused_ms=paused_ms
+        ),
     )
 
 
@@ -196,9 +212,7 @@ def place_take(
     tts_speed_permille: int,
     silence_ms: int,
     policy: FitPolicy,
-    candidate: int | None = None,
-    retranslated: int | None = None,
-    paused_ms: int = 0,
+    before: StepsBefore = StepsBefore(),
 ) -> FittedTake:
     """Bring a synthesized take into its slot, planned again from its measured natural length:
     Rubber Band stretches what is still too long to the planned length, and slows back to it a
@@ -245,9 +259,7 @@ def place_take(
         steps=_record(
             plan,
             policy,
-            candidate=candidate,
-            retranslated=retranslated,
-            paused_ms=paused_ms,
+            before,
             tts_tempo_permille=(
                 permille(natural_ms, synthesized_ms) if tts_speed_permille != 1000 else None
             ),
@@ -259,10 +271,8 @@ def place_take(
 def _record(
     plan: ChainPlan,
     policy: FitPolicy,
+    before: StepsBefore,
     *,
-    candidate: int | None,
-    retranslated: int | None,
-    paused_ms: int,
     tts_tempo_permille: int | None,
     stretch_permille: int,
 ) -> tuple[FitStep, ...]:
@@ -270,12 +280,12 @@ def _record(
     rate when the take was synthesized faster than 1.0 (`tts_tempo_permille` not None), the
     stretch when Rubber Band changed its length by 0.5 % or more."""
     used: dict[FitStepKind, int | None] = {
-        FitStepKind.CANDIDATE: candidate,
+        FitStepKind.CANDIDATE: before.candidate,
         FitStepKind.TTS_RATE: tts_tempo_permille,
         FitStepKind.BORROW: plan.borrowed_ms or None,
-        FitStepKind.PAUSES: paused_ms or None,
+        FitStepKind.PAUSES: before.paused_ms or None,
         FitStepKind.STRETCH: stretch_permille if abs(stretch_permille - 1000) >= 5 else None,
-        FitStepKind.RETRANSLATE: retranslated,
+        FitStepKind.RETRANSLATE: before.retranslated,
         FitStepKind.FLAG: 0 if plan.outcome is FitOutcome.FLAGGED else None,
     }
     order = [*policy.steps, *([] if policy.uses(FitStepKind.FLAG) else [FitStepKind.FLAG])]

@@ -23,7 +23,7 @@ from globalvoice.pipeline.render.fit_policy import (
     predicted_reading,
     silence_after_ms,
 )
-from globalvoice.pipeline.render.fit_take import fit_take
+from globalvoice.pipeline.render.fit_take import TakeRequest, fit_take
 from globalvoice.pipeline.render.retranslate import sentence_retranslations
 from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.storage.cache import ArtifactCache
@@ -179,20 +179,17 @@ def render_language(
             on_take(cached)
             placed[index] = Placement.of(cached)
             continue
-        run = partial(
-            fit_take,
-            item.line,
-            item.text,
-            item.language,
-            voice,
-            silence_ms=silence_ms,
-            tts=tts,
-            policy=policy,
+        request = TakeRequest(
+            line=item.line,
+            text=item.text,
+            language=item.language,
+            voice=voice,
             dsp=cast.dsp,
             candidate=candidate,
             alternatives=others,
             retranslated=retranslated,
         )
+        run = partial(fit_take, request, silence_ms=silence_ms, tts=tts, policy=policy)
         jobs.append(_Job(index=index, key=key, run=run, size=len(item.text)))
     total, done = len(translated), len(translated) - len(jobs)
     for job, take in _run_jobs(jobs, workers=tts.parallel_lines):

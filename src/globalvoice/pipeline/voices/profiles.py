@@ -41,6 +41,7 @@ from globalvoice.pipeline.voices.references import ReferencePolicy, reference_sp
 from globalvoice.storage.cache import ArtifactCache
 
 __all__ = [
+    "ProfileTools",
     "SearchPolicy",
     "VoiceBank",
     "build_profile",
@@ -210,24 +211,34 @@ def build_profile(
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileTools:
+    """What building profiles uses: the TTS whose voices are searched, the speaker embedder
+    that scores them, the dub's cache, and `store`, where the shipped voices' reference takes
+    are kept across dubs (None: in `cache`)."""
+
+    tts: Synthesizer
+    embedder: SpeakerEmbedder
+    cache: ArtifactCache
+    store: ArtifactCache | None = None
+
+
 def build_profiles(
     audio: Pcm,
     lines: Sequence[Line],
     diarization: Diarization | None,
     *,
     input_digest: str,
-    tts: Synthesizer,
-    embedder: SpeakerEmbedder,
-    cache: ArtifactCache,
+    tools: ProfileTools,
     policy: SearchPolicy = SearchPolicy(),
     progress: ProgressSink = NO_PROGRESS,
-    store: ArtifactCache | None = None,
     languages: Sequence[str] = (),
 ) -> dict[str, VoiceProfile]:
     """One profile per speaker with lines, cached by content (source, spans, engines, target
-    languages). `store`: where the shipped voices' reference takes are kept across dubs."""
+    languages)."""
+    tts, embedder, cache = tools.tts, tools.embedder, tools.cache
     speakers = list(dict.fromkeys(line.speaker_id for line in lines))
-    bank = VoiceBank(tts, cache, store)
+    bank = VoiceBank(tts, cache, tools.store)
     profiles: dict[str, VoiceProfile] = {}
     for done, speaker in enumerate(speakers):
         spans = reference_spans(

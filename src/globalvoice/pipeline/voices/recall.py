@@ -37,6 +37,7 @@ __all__ = [
     "LibraryBinding",
     "LibraryVoice",
     "Recall",
+    "RecallScope",
     "VoiceChoice",
     "hear_speakers",
     "recall_profiles",
@@ -234,23 +235,34 @@ def remember_voices(
     return in_order, {s: chosen[s] for s in speakers if s in chosen}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecallScope:
+    """A recall's terms: the tenant's library (`binding`), the dub's speakers in order, the
+    source their uses are recorded under, and the TTS (fingerprint) the profiles are for."""
+
+    binding: LibraryBinding
+    speakers: Sequence[str]
+    source: str
+    tts: str
+
+
 def recall_profiles(
     audio: Pcm,
     lines: Sequence[Line],
     diarization: Diarization,
     *,
-    speakers: Sequence[str],
+    scope: RecallScope,
     embedder: SpeakerEmbedder,
-    binding: LibraryBinding,
-    source: str,
-    tts: str,
     build: Callable[[Sequence[Line]], Mapping[str, VoiceProfile]],
 ) -> tuple[dict[str, VoiceProfile], dict[str, LibraryVoice]]:
     """The three steps: `build` fits profiles for the speakers of the lines it is given (the
     lines of those the library does not know; other speakers' turns come from `diarization`,
     so their reference spans are the ones heard here)."""
+    speakers, binding = scope.speakers, scope.binding
     heard = hear_speakers(audio, lines, diarization, embedder=embedder)
-    recall = recall_voices(heard, speakers=speakers, binding=binding, tts=tts)
+    recall = recall_voices(heard, speakers=speakers, binding=binding, tts=scope.tts)
     wanted = set(recall.to_build)
     built = build([line for line in lines if line.speaker_id in wanted]) if wanted else {}
-    return remember_voices(recall, built, audio, speakers=speakers, binding=binding, source=source)
+    return remember_voices(
+        recall, built, audio, speakers=speakers, binding=binding, source=scope.source
+    )
