@@ -20,7 +20,7 @@ from globalvoice.dubbing.entries import fit_summary
 from globalvoice.dubbing.steps import Placement
 from globalvoice.engines.base import EngineInfo
 from globalvoice.pipeline.render.fit_policy import FitPolicy, available_ms, plan_chain
-from globalvoice.pipeline.render.fit_take import fit_take, place_take
+from globalvoice.pipeline.render.fit_take import TakeRequest, fit_take, place_take
 from globalvoice.pipeline.render.retranslate import sentence_retranslations
 from globalvoice.pipeline.render.synthesize import render_language
 from globalvoice.pipeline.voices.cast import SpeakerVoice
@@ -193,7 +193,8 @@ class FakeVoice:
 def fake_fit(text: str, policy: FitPolicy, **kwargs: Any) -> FittedTake:
     line = Line(id="L1", start_ms=0, end_ms=1000, text="x", language="en")
     voice: Any = FakeVoice()
-    return fit_take(line, text, "es", "v", silence_ms=0, tts=voice, policy=policy, **kwargs)
+    request = TakeRequest(line=line, text=text, language="es", voice="v", **kwargs)
+    return fit_take(request, silence_ms=0, tts=voice, policy=policy)
 
 
 def test_over_the_cap_is_retranslated_once_to_the_shortest_candidate() -> None:

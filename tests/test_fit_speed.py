@@ -15,7 +15,7 @@ from globalvoice.dubbing.engines import DubEngines
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.pauses import find_pauses
 from globalvoice.pipeline.render.fit_policy import FitPolicy
-from globalvoice.pipeline.render.fit_take import fit_take
+from globalvoice.pipeline.render.fit_take import TakeRequest, fit_take
 from globalvoice.pipeline.render.synthesize import render_language
 from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.storage.cache import ArtifactCache
@@ -54,6 +54,12 @@ def ntrex(media: Path, language: str, *rows: int) -> list[str]:
     return [lines[row] for row in rows]
 
 
+def _request(
+    line: Line, text: str, language: str, voice: str, candidate: int | None = None
+) -> TakeRequest:
+    return TakeRequest(line=line, text=text, language=language, voice=voice, candidate=candidate)
+
+
 @pytest.fixture(scope="module")
 def tts(engines: DubEngines) -> Synthesizer:
     return engines.tts
@@ -85,7 +91,7 @@ def test_long_line_is_synthesized_once_at_the_speed_its_slot_needs(
     slot_ms = round(natural / 1.2)  # needs 1.2x
     line = Line(id="L1", start_ms=5_000, end_ms=5_000 + slot_ms, text="x", language="en")
     counting = Counting(tts)
-    take = fit_take(line, text, "es", voice, silence_ms=0, tts=counting, policy=RATE_ONLY)
+    take = fit_take(_request(line, text, "es", voice), silence_ms=0, tts=counting, policy=RATE_ONLY)
     assert len(counting.calls) == 1
     assert take.outcome is FitOutcome.SPED_UP
     assert take.start_ms == 5_000
@@ -103,7 +109,7 @@ def test_line_that_fits_keeps_the_natural_voice(media: Path, tts: Synthesizer) -
     voice = tts.voice_for(is_female=False)
     line = Line(id="L2", start_ms=0, end_ms=14_000, text="x", language="en")
     counting = Counting(tts)
-    take = fit_take(line, text, "pt", voice, silence_ms=0, tts=counting, policy=POLICY)
+    take = fit_take(_request(line, text, "pt", voice), silence_ms=0, tts=counting, policy=POLICY)
     assert counting.calls == [(text, 1000)]
     assert (take.outcome, take.tempo, take.tts_speed_permille) == (FitOutcome.NATURAL, 1.0, 1000)
     assert take.natural_ms == take.audio.duration_ms
@@ -113,7 +119,7 @@ def test_over_the_cap_is_placed_and_flagged(media: Path, tts: Synthesizer) -> No
     (text,) = ntrex(media, "es", 76)
     voice = tts.voice_for(is_female=True)
     line = Line(id="L3", start_ms=1_000, end_ms=3_000, text="x", language="en")
-    take = fit_take(line, text, "es", voice, silence_ms=0, tts=tts, policy=POLICY)
+    take = fit_take(_request(line, text, "es", voice), silence_ms=0, tts=tts, policy=POLICY)
     assert take.outcome is FitOutcome.FLAGGED
     assert take.start_ms == 1_000
     assert take.tempo <= 1.3 + 1e-3
@@ -128,7 +134,10 @@ def test_line_over_its_slot_records_the_chain_steps(media: Path, tts: Synthesize
     line = Line(id="L4", start_ms=2_000, end_ms=2_000 + line_ms, text="x", language="en")
     counting = Counting(tts)
     take = fit_take(
-        line, text, "es", voice, silence_ms=300, tts=counting, policy=NO_PAUSES, candidate=1
+        _request(line, text, "es", voice, candidate=1),
+        silence_ms=300,
+        tts=counting,
+        policy=NO_PAUSES,
     )
     assert len(counting.calls) == 1
     assert [step.kind for step in take.steps] == [
@@ -252,8 +261,12 @@ def test_the_voices_long_pauses_are_shortened_before_its_words_are_sped_up(
     natural = tts.estimate_ms(LONG_SENTENCE_ES, voice=voice, language="es")
     line_ms = round(natural / 1.19)  # as in the LJSpeech minute: 1.19x with no pause to borrow
     line = Line(id="L1", start_ms=0, end_ms=line_ms, text="x", language="en")
-    plain = fit_take(line, LONG_SENTENCE_ES, "es", voice, silence_ms=0, tts=tts, policy=NO_PAUSES)
-    tight = fit_take(line, LONG_SENTENCE_ES, "es", voice, silence_ms=0, tts=tts, policy=POLICY)
+    plain = fit_take(
+        _request(line, LONG_SENTENCE_ES, "es", voice), silence_ms=0, tts=tts, policy=NO_PAUSES
+    )
+    tight = fit_take(
+        _request(line, LONG_SENTENCE_ES, "es", voice), silence_ms=0, tts=tts, policy=POLICY
+    )
     assert plain.tempo > 1.17  # words sped up and stretched to fit
     labels = [step.label for step in tight.steps]
     assert FitStepKind.PAUSES in [step.kind for step in tight.steps], labels
@@ -277,7 +290,9 @@ def test_a_take_whose_pauses_were_cut_reads_no_faster_than_the_comfortable_tempo
     the pauses step also took those ms out of the pauses, with pauses to spare)."""
     voice = tts.voice_for(is_female=True)
     line = Line(id="L3", start_ms=0, end_ms=12000, text="x", language="en")
-    take = fit_take(line, LONG_SENTENCE_PT, "pt", voice, silence_ms=0, tts=tts, policy=POLICY)
+    take = fit_take(
+        _request(line, LONG_SENTENCE_PT, "pt", voice), silence_ms=0, tts=tts, policy=POLICY
+    )
     labels = [step.label for step in take.steps]
     assert FitStepKind.PAUSES in [step.kind for step in take.steps], labels
     assert take.tempo <= 1.15, labels

@@ -22,7 +22,7 @@ from globalvoice.dubbing.local import LocalDub, run_local
 from globalvoice.dubbing.steps import StepRun
 from globalvoice.media.pcm import decode_audio
 from globalvoice.pipeline.analyse.transcribe import detect_speech, transcribe_speech
-from globalvoice.pipeline.voices.profiles import build_profiles
+from globalvoice.pipeline.voices.profiles import ProfileTools, build_profiles
 from globalvoice.storage.cache import ArtifactCache
 from tests.conftest import CountingTts, concat_audio, video_from_audio
 from tests.manifests import manifest_data
@@ -68,10 +68,8 @@ def test_profiles_are_built_once_per_speaker_and_cached(
     cache = ArtifactCache.local(tmp_path / "cache")
 
     def build() -> dict[str, Any]:
-        return build_profiles(
-            audio, lines, diarization, input_digest="two-readers", tts=tts,
-            embedder=engines.speaker, cache=cache,
-        )  # fmt: skip
+        tools = ProfileTools(tts=tts, embedder=engines.speaker, cache=cache)
+        return build_profiles(audio, lines, diarization, input_digest="two-readers", tools=tools)
 
     profiles = build()
     assert set(profiles) == {"S1", "S2"} and tts.texts

@@ -59,4 +59,3 @@ class FinishInput:
     job: DubJob
     analysed: Analysed
     chains: list[TargetChain]  # one per target, in the job's order
-
