@@ -77,10 +77,14 @@ def check_outputs(
     kinds = {(a["language"], a["kind"]) for a in manifest["artifacts"]}
     source = manifest["source_language"]
     assert {(source, "subtitles_srt"), (source, "subtitles_vtt")} <= kinds
+    assert [kind for _, kind in kinds].count("transcript") == 1
     for target in targets:
         expected = {"audio", "subtitles_srt", "subtitles_vtt", "translation"}
         expected |= {"video"} if has_video else set()
-        assert {kind for lang, kind in kinds if lang == target} - {"speech_stem"} == expected
+        # the transcript is filed under the source language, which a target may equal
+        assert {kind for lang, kind in kinds if lang == target} - {"speech_stem", "transcript"} == (
+            expected
+        )
         for artifact in manifest["artifacts"]:
             assert (out / artifact["path"]).stat().st_size > 0
         audio = next(
