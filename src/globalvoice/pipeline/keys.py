@@ -5,11 +5,13 @@ an old entry is then never read again (`storage.cache` also reads a payload that
 validates as a miss, but a shape can change and still validate)."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from globalvoice.domain.artifacts import derive_key
 from globalvoice.engines.mt.requests import TranslationRequest
 
 __all__ = [
+    "FittedTakeKey",
     "diarization_key",
     "fitted_take_key",
     "profile_key",
@@ -112,40 +114,44 @@ def profile_key(
     )
 
 
-def fitted_take_key(
-    text: str,
-    language: str,
-    voice: str,
-    tts: str,
-    *,
-    line_ms: int,
-    borrowable_ms: int,
-    policy: str,
-    profile: str | None = None,
-    candidate: int | None = None,
-    alternatives: Sequence[tuple[int, str]] = (),
-    retranslated: int | None = None,
-) -> str:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FittedTakeKey:
+    """What a line's fitted take depends on (see `fitted_take_key`)."""
+
+    text: str
+    language: str
+    voice: str
+    tts: str
+    line_ms: int
+    borrowable_ms: int
+    policy: str
+    profile: str | None = None
+    candidate: int | None = None
+    alternatives: Sequence[tuple[int, str]] = ()
+    retranslated: int | None = None
+
+
+def fitted_take_key(parts: FittedTakeKey) -> str:
     """The cache key of a line's fitted take (audio + fit metadata). `borrowable_ms`: the
     silence after the line the chain may take; `policy`: FitPolicy.fingerprint; `profile`: the
     voice profile's fingerprint when the take is matched to its speaker (None: a plain voice);
     `candidate` and `alternatives`: the chosen candidate's index and the candidates a
     re-translation may pick from, or the sentence's re-translation `text` already is (each
     changes the take or its record)."""
-    matched = {} if profile is None else {"profile": profile}
-    sentence = {} if retranslated is None else {"retranslated": retranslated}
-    chosen = {} if candidate is None else {"candidate": candidate}
-    others = {"alternatives": [[k, t] for k, t in alternatives]} if alternatives else {}
+    matched = {} if parts.profile is None else {"profile": parts.profile}
+    sentence = {} if parts.retranslated is None else {"retranslated": parts.retranslated}
+    chosen = {} if parts.candidate is None else {"candidate": parts.candidate}
+    others = {"alternatives": [[k, t] for k, t in parts.alternatives]} if parts.alternatives else {}
     return derive_key(
         "synthesize_fit",
         SYNTHESIZE_FIT_VERSION,
-        text=text,
-        language=language,
-        voice=voice,
-        engine=tts,
-        line_ms=line_ms,
-        borrowable_ms=borrowable_ms,
-        policy=policy,
+        text=parts.text,
+        language=parts.language,
+        voice=parts.voice,
+        engine=parts.tts,
+        line_ms=parts.line_ms,
+        borrowable_ms=parts.borrowable_ms,
+        policy=parts.policy,
         stretch="rubberband-ffmpeg",
         **matched,
         **chosen,

@@ -13,7 +13,7 @@ from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTa
 from globalvoice.domain.script import Line, TranslatedLine
 from globalvoice.engines.tts.protocol import Synthesizer
 from globalvoice.media.heap import release_free_heap
-from globalvoice.pipeline.keys import fitted_take_key
+from globalvoice.pipeline.keys import FittedTakeKey, fitted_take_key
 from globalvoice.pipeline.render.choose import is_condensed
 from globalvoice.pipeline.render.fit_policy import (
     FitPolicy,
@@ -162,17 +162,19 @@ def render_language(
         )  # fmt: skip
         others = _retranslations(item, solo, policy, reading) if retranslated is None else []
         key = fitted_take_key(
-            item.text,
-            item.language,
-            voice,
-            tts.info.fingerprint,
-            line_ms=item.line.duration_ms,
-            borrowable_ms=borrowable_ms(silence_ms, policy),
-            policy=policy.fingerprint,
-            profile=cast.fingerprint,
-            candidate=candidate,
-            alternatives=others,
-            retranslated=retranslated,
+            FittedTakeKey(
+                text=item.text,
+                language=item.language,
+                voice=voice,
+                tts=tts.info.fingerprint,
+                line_ms=item.line.duration_ms,
+                borrowable_ms=borrowable_ms(silence_ms, policy),
+                policy=policy.fingerprint,
+                profile=cast.fingerprint,
+                candidate=candidate,
+                alternatives=others,
+                retranslated=retranslated,
+            )
         )
         cached = _cached_take(key, item.line, cache)
         if cached is not None:
