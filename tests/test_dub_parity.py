@@ -13,8 +13,8 @@ from globalvoice.dubbing.engines import DubEngines
 from globalvoice.dubbing.local import LocalDub, run_local
 from globalvoice.dubbing.manifest import Manifest
 from globalvoice.dubbing.steps import StepRun
-from globalvoice.orchestration.jobs import output_prefix
 from globalvoice.orchestration.runtime import open_runtime
+from globalvoice.storage import layout
 from globalvoice.storage.cache import ArtifactCache
 from globalvoice.storage.db import repo
 from tests.conftest import video_from_audio
@@ -51,7 +51,7 @@ def _service_dub(video: Path, tmp_path: Path) -> tuple[dict[str, Any], set[str]]
                 )
             text = rt.store.get_bytes(manifest_key) or b""
             Manifest.from_json(text)  # the service's manifest validates against the model
-            prefix = output_prefix(job.tenant_id, job.dub_id)
+            prefix = layout.dub_prefix(job.tenant_id, job.dub_id)
             names = {
                 key.removeprefix(prefix)
                 for key in rt.store.list_keys(prefix)

@@ -94,9 +94,9 @@ def test_limits_name_the_fix() -> None:
         audio_duration_ms=5 * 3600 * 1000,
     )
     with pytest.raises(InputTooLarge, match=r"talk\.wav is 30\.0 GiB; inputs may be at most 20"):
-        check_limits(info, ["pt"], LimitSettings(), name="talk.wav")
+        check_limits(info, LimitSettings(), name="talk.wav")
     with pytest.raises(InputTooLong, match=r"lasts 5\.0 h; inputs may last at most 4\.0 h"):
-        check_limits(info, ["pt"], LimitSettings(max_input_bytes=40 << 30), name="talk.wav")
+        check_limits(info, LimitSettings(max_input_bytes=40 << 30), name="talk.wav")
 
 
 def test_limit_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -146,7 +146,7 @@ def create_dub(ctx: ApiContext, tenant_id: str, request: DubRequest) -> tuple[Du
     check_languages(ctx.languages, request.source, request.targets)
     _check_voices(ctx, tenant_id, request.voices)
     info = probe_upload(ctx, upload)
-    check_limits(info, request.targets, ctx.limits, name=upload.filename)
+    check_limits(info, ctx.limits, name=upload.filename)
     dub, created = _insert(ctx, tenant_id, request, expected_duration_s(info, len(request.targets)))
     if created and ctx.voices is not None:
         for speaker_id, voice_id in request.voices.items():

@@ -65,7 +65,7 @@ def preflight(flags: DubFlags) -> CheckedDub:
     # absolute: a relative name with a colon ("take:2.mp4") is a file, not an ffmpeg protocol
     input_path = flags.input_path.absolute()
     info = probe_media(input_path, name=flags.input_path.name)
-    check_limits(info, flags.targets, settings.limits, name=flags.input_path.name)
+    check_limits(info, settings.limits, name=flags.input_path.name)
     settings.pipeline = options.apply(settings.pipeline)
     out_dir = (flags.out_dir or default_out_dir(input_path)).absolute()
     return CheckedDub(

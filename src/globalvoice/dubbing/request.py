@@ -206,14 +206,12 @@ def check_target_count(targets: Sequence[str], limits: LimitSettings) -> None:
         )
 
 
-def check_limits(
-    info: MediaInfo, targets: Sequence[str], limits: LimitSettings, *, name: str
-) -> None:
-    """Refuse what is over the limits, from the probe alone (`name`: the user's file name).
+def check_limits(info: MediaInfo, limits: LimitSettings, *, name: str) -> None:
+    """Refuse an input over the size or duration limit, from its probe alone (`name`: the
+    user's file name); the target count is `check_target_count`'s, before the probe.
 
     The duration is the longer of the container's and the audio stream's, as their headers
     declare them (a WAV's declared data size counts, whatever the file holds on disk)."""
-    check_target_count(targets, limits)
     if info.size_bytes > limits.max_input_bytes:
         raise InputTooLarge(
             f"{name} is {_size_text(info.size_bytes)}; inputs may be at most "

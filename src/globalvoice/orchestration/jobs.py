@@ -5,9 +5,8 @@ from typing import Any, Protocol
 
 from globalvoice.config.settings import PipelineSettings
 from globalvoice.dubbing.request import DubOptions
-from globalvoice.storage import layout
 
-__all__ = ["DubJob", "DubLauncher", "job_pipeline", "output_prefix", "workflow_id"]
+__all__ = ["DubJob", "DubLauncher", "job_pipeline", "workflow_id"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,10 +29,6 @@ def job_pipeline(defaults: PipelineSettings, job: DubJob) -> PipelineSettings:
 
 def workflow_id(dub_id: str) -> str:
     return f"globalvoice-{dub_id}"
-
-
-def output_prefix(tenant_id: str, dub_id: str) -> str:
-    return layout.dub_prefix(tenant_id, dub_id)
 
 
 class DubLauncher(Protocol):

@@ -14,9 +14,10 @@ from globalvoice.dubbing.manifest import ArtifactEntry, EngineEntry
 from globalvoice.dubbing.timing import StageTime
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.orchestration.context import WorkerContext
-from globalvoice.orchestration.jobs import DubJob, job_pipeline, output_prefix
+from globalvoice.orchestration.jobs import DubJob, job_pipeline
 from globalvoice.orchestration.messages import FinishInput, TargetChain
 from globalvoice.orchestration.reporting import publish_status
+from globalvoice.storage import layout
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.models import Dub
 
@@ -42,7 +43,7 @@ def forget_if_deleted(ctx: WorkerContext, job: DubJob) -> None:
     with ctx.sessions() as session:
         alive = session.get(Dub, job.dub_id) is not None
     if not alive:
-        ctx.store.delete_prefix(output_prefix(job.tenant_id, job.dub_id))
+        ctx.store.delete_prefix(layout.dub_prefix(job.tenant_id, job.dub_id))
         raise ApplicationError("The dub was deleted.", type="dub.deleted", non_retryable=True)
 
 
@@ -51,7 +52,7 @@ def publish_outputs(
 ) -> dict[str, str]:
     """Upload each file of `files` (kind -> name in out_dir) and record it; kind -> object key."""
     keys = {}
-    prefix = output_prefix(job.tenant_id, job.dub_id)
+    prefix = layout.dub_prefix(job.tenant_id, job.dub_id)
     for kind, name in files.items():
         path = out_dir / name
         key = prefix + name
