@@ -5,12 +5,10 @@ The per-target media (audio, video, speech stem, subtitles) were written by `ste
 before; `finish` lists them in the manifest beside what it writes itself.
 """
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from globalvoice import __version__
 from globalvoice.config.settings import PipelineSettings
@@ -97,6 +95,9 @@ class TranslationSegment(SegmentTarget):
     source_text: str
 
 
+_TRANSLATION_FILE: TypeAdapter[list[TranslationSegment]] = TypeAdapter(list[TranslationSegment])
+
+
 def speaker_facts(analysis: SourceAnalysis) -> SpeakerFacts:
     return SpeakerFacts(
         voices=analysis.voices,
@@ -123,7 +124,7 @@ def _transcript(analysis: SourceAnalysis) -> TranscriptFile:
     )
 
 
-def _translation(segments: list[SegmentEntry], language: str) -> str:
+def _translation(segments: list[SegmentEntry], language: str) -> bytes:
     rows = [
         TranslationSegment(
             id=s.id,
@@ -131,14 +132,10 @@ def _translation(segments: list[SegmentEntry], language: str) -> str:
             end_ms=s.end_ms,
             source_text=s.source_text,
             **s.targets[language].model_dump(),
-        ).model_dump(mode="json")
+        )
         for s in segments
     ]
-    return _dumps(rows)
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    return _TRANSLATION_FILE.dump_json(rows, indent=2)
 
 
 def finish(record: DubRecord, out_dir: Path) -> FinishedDub:
@@ -148,16 +145,18 @@ def finish(record: DubRecord, out_dir: Path) -> FinishedDub:
     subtitles = write_subtitles(source_cues(analysis), out_dir / f"{stem}.{source}")
     written = [ArtifactEntry(language=source, kind=k, path=p) for k, p in subtitles.items()]
     transcript = f"{stem}.transcript.json"
-    (out_dir / transcript).write_text(_transcript(analysis).model_dump_json(indent=2))
+    (out_dir / transcript).write_text(
+        _transcript(analysis).model_dump_json(indent=2), encoding="utf-8"
+    )
     written.append(ArtifactEntry(language=source, kind="transcript", path=transcript))
     segments = segment_entries(analysis.lines, record.results)
     for result in record.results:
         name = f"{stem}.{result.language}.translation.json"
-        (out_dir / name).write_text(_translation(segments, result.language))
+        (out_dir / name).write_bytes(_translation(segments, result.language))
         written.append(ArtifactEntry(language=result.language, kind="translation", path=name))
     manifest = Manifest(
         globalvoice_version=__version__,
-        input=InputEntry(name=record.input_name, sha256=analysis.digest, **_info_fields(analysis)),
+        input=InputEntry(name=record.input_name, sha256=analysis.digest, **asdict(analysis.info)),
         source_language=analysis.transcript_language,
         languages_detected=list(analysis.languages_detected),
         has_speech=bool(analysis.lines),
@@ -171,7 +170,7 @@ def finish(record: DubRecord, out_dir: Path) -> FinishedDub:
         segments=segments,
         stages=list(record.times),
     )
-    (out_dir / MANIFEST_NAME).write_text(manifest.to_json())
+    (out_dir / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     written.append(ArtifactEntry(language="all", kind="manifest", path=MANIFEST_NAME))
     return FinishedDub(manifest=manifest, written=tuple(written))
 
@@ -183,7 +182,3 @@ def _in_order(
     files were gathered (one process, or several workers)."""
     position = {r.language: index for index, r in enumerate(results)}
     return sorted(files, key=lambda a: (position.get(a.language, len(position)), a.kind))
-
-
-def _info_fields(analysis: SourceAnalysis) -> dict[str, Any]:
-    return asdict(analysis.info)
