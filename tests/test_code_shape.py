@@ -15,7 +15,6 @@ CLI_COMMANDS = {"src/globalvoice/cli/main.py": {"dub"}}
 # Known offenders still to be cut down (issue 16): each listed with its current count, which may
 # only fall. Anything new over the limit fails.
 KNOWN: dict[str, int] = {
-    "src/globalvoice/storage/db/repo.py create_dub": 10,
     "src/globalvoice/storage/s3.py S3BlobStore.__init__": 10,
 }
 

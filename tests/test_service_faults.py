@@ -153,7 +153,9 @@ async def submit(rt: ServiceRuntime, video: Path) -> DubJob:
         )
         rt.store.put_file(upload.object_key, video, "video/mp4")
         repo.mark_upload_stored(session, tenant.id, upload.id)
-        dub, _ = repo.create_dub(session, tenant.id, upload_id=upload.id, target_languages=[TARGET])
+        dub, _ = repo.create_dub(
+            session, tenant.id, repo.NewDub(upload_id=upload.id, target_languages=[TARGET])
+        )
         job = DubJob(
             dub_id=dub.id,
             tenant_id=tenant.id,

@@ -32,7 +32,7 @@ async def _submit(rt: ServiceRuntime, video: Path, targets: list[str]) -> DubJob
         rt.store.put_file(upload.object_key, video, "video/mp4")
         repo.mark_upload_stored(session, tenant.id, upload.id)
         dub, created = repo.create_dub(
-            session, tenant.id, upload_id=upload.id, target_languages=targets
+            session, tenant.id, repo.NewDub(upload_id=upload.id, target_languages=targets)
         )
         assert created
         job = DubJob(

@@ -52,8 +52,8 @@ def stored_upload(session: Session, tenant_id: str) -> str:
 def new_dub(session: Session, tenant_id: str, **kwargs: object) -> Dub:
     upload_id = stored_upload(session, tenant_id)
     dub, created = repo.create_dub(
-        session, tenant_id, upload_id=upload_id, target_languages=["pt"], **kwargs
-    )  # type: ignore[arg-type]
+        session, tenant_id, repo.NewDub(upload_id=upload_id, target_languages=["pt"], **kwargs)
+    )
     assert created
     return dub
 
@@ -89,7 +89,9 @@ def test_tenant_scoping(session: Session) -> None:
     assert len(repo.list_artifacts(session, mine.id, dub.id)) == 1
     assert repo.delete_dub(session, theirs.id, dub.id) is None
     with pytest.raises(NotFound):  # another tenant's upload cannot be dubbed
-        repo.create_dub(session, theirs.id, upload_id=dub.upload_id, target_languages=["pt"])
+        repo.create_dub(
+            session, theirs.id, repo.NewDub(upload_id=dub.upload_id, target_languages=["pt"])
+        )
     assert repo.get_dub(session, mine.id, dub.id) is not None
 
 
@@ -101,7 +103,9 @@ def test_upload_must_be_stored(session: Session) -> None:
     assert upload.status == "pending"
     assert upload.object_key == f"uploads/{tenant.id}/{upload.id}/source"
     with pytest.raises(NotFound):
-        repo.create_dub(session, tenant.id, upload_id=upload.id, target_languages=["pt"])
+        repo.create_dub(
+            session, tenant.id, repo.NewDub(upload_id=upload.id, target_languages=["pt"])
+        )
     stored = repo.mark_upload_stored(session, tenant.id, upload.id, size_bytes=4)
     assert stored is not None and (stored.status, stored.size_bytes) == ("stored", 4)
 
@@ -110,22 +114,32 @@ def test_idempotency(session: Session) -> None:
     tenant, other = repo.create_tenant(session, "t"), repo.create_tenant(session, "o")
     upload_id = stored_upload(session, tenant.id)
     request = {"upload_id": upload_id, "target_languages": ["pt", "ja"], "options": {"a": 1}}
-    first, created = repo.create_dub(session, tenant.id, idempotency_key="k1", **request)  # type: ignore[arg-type]
+    first, created = repo.create_dub(
+        session, tenant.id, repo.NewDub(idempotency_key="k1", **request)
+    )
     assert created and first.status == "queued" and first.workflow_id.endswith(first.id)
     session.commit()
-    again, created = repo.create_dub(session, tenant.id, idempotency_key="k1", **request)  # type: ignore[arg-type]
+    again, created = repo.create_dub(
+        session, tenant.id, repo.NewDub(idempotency_key="k1", **request)
+    )
     assert (again.id, created) == (first.id, False)
     with pytest.raises(IdempotencyConflict):
         repo.create_dub(
-            session, tenant.id, idempotency_key="k1", upload_id=upload_id, target_languages=["pt"]
+            session,
+            tenant.id,
+            repo.NewDub(idempotency_key="k1", upload_id=upload_id, target_languages=["pt"]),
         )
-    fresh, created = repo.create_dub(session, tenant.id, idempotency_key="k2", **request)  # type: ignore[arg-type]
+    fresh, created = repo.create_dub(
+        session, tenant.id, repo.NewDub(idempotency_key="k2", **request)
+    )
     assert created and fresh.id != first.id
-    unkeyed = [repo.create_dub(session, tenant.id, **request)[0].id for _ in range(2)]  # type: ignore[arg-type]
+    unkeyed = [repo.create_dub(session, tenant.id, repo.NewDub(**request))[0].id for _ in range(2)]
     assert len(set(unkeyed)) == 2
     other_upload = stored_upload(session, other.id)
     theirs, created = repo.create_dub(
-        session, other.id, idempotency_key="k1", upload_id=other_upload, target_languages=["pt"]
+        session,
+        other.id,
+        repo.NewDub(idempotency_key="k1", upload_id=other_upload, target_languages=["pt"]),
     )
     assert created and theirs.id != first.id  # keys are per tenant
     session.commit()
@@ -140,7 +154,9 @@ def test_idempotency_race(sessions: sessionmaker[Session]) -> None:
     results: list[tuple[str, bool]] = []
     with sessions() as first:
         dub, _ = repo.create_dub(
-            first, tenant.id, idempotency_key="race", upload_id=upload_id, target_languages=["pt"]
+            first,
+            tenant.id,
+            repo.NewDub(idempotency_key="race", upload_id=upload_id, target_languages=["pt"]),
         )
 
         def second() -> None:
@@ -148,9 +164,9 @@ def test_idempotency_race(sessions: sessionmaker[Session]) -> None:
                 row, created = repo.create_dub(
                     session,
                     tenant.id,
-                    idempotency_key="race",
-                    upload_id=upload_id,
-                    target_languages=["pt"],
+                    repo.NewDub(
+                        idempotency_key="race", upload_id=upload_id, target_languages=["pt"]
+                    ),
                 )
                 session.commit()
                 results.append((row.id, created))

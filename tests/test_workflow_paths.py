@@ -405,7 +405,9 @@ def test_cancelled_activity_stops_between_units_of_work(
             session, tenant.id, filename="a.mp4", content_type="video/mp4", size_bytes=1
         )
         repo.mark_upload_stored(session, tenant.id, upload.id)
-        dub, _ = repo.create_dub(session, tenant.id, upload_id=upload.id, target_languages=["es"])
+        dub, _ = repo.create_dub(
+            session, tenant.id, repo.NewDub(upload_id=upload.id, target_languages=["es"])
+        )
     ctx = WorkerContext(
         settings=Settings(),
         store=LocalBlobStore(tmp_path / "objects"),

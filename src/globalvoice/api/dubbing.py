@@ -104,14 +104,16 @@ def _insert(
         return repo.create_dub(
             session,
             tenant_id,
-            upload_id=request.upload_id,
-            target_languages=request.targets,
-            source_language=request.source,
-            options=request.options.overrides(),
-            idempotency_key=request.idempotency_key,
-            expected_duration_s=expected_s,
-            glossary=glossary,
-            request_glossary=[entry_record(e) for e in request.glossary],
+            repo.NewDub(
+                upload_id=request.upload_id,
+                target_languages=request.targets,
+                source_language=request.source,
+                options=request.options.overrides(),
+                idempotency_key=request.idempotency_key,
+                expected_duration_s=expected_s,
+                glossary=glossary,
+                request_glossary=[entry_record(e) for e in request.glossary],
+            ),
         )
 
 

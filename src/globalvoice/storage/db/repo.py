@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from globalvoice.storage.db.models import (
 from globalvoice.storage.layout import dub_prefix, new_id, upload_key
 
 __all__ = [
+    "NewDub",
     "add_artifact",
     "create_api_key",
     "create_dub",
@@ -206,31 +208,32 @@ def _replay(existing: Dub, digest: str) -> tuple[Dub, bool]:
     return existing, False
 
 
-def create_dub(
-    session: Session,
-    tenant_id: str,
-    *,
-    upload_id: str,
-    target_languages: list[str],
-    source_language: str | None = None,
-    options: dict[str, Any] | None = None,
-    idempotency_key: str | None = None,
-    expected_duration_s: float | None = None,
-    glossary: list[dict[str, Any]] | None = None,
-    request_glossary: list[dict[str, Any]] | None = None,
-) -> tuple[Dub, bool]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewDub:
+    """What a dub row is made from. `glossary` is what the dub translates with (the tenant's
+    merged with the request's); `request_glossary` is the request's own part, the only part the
+    idempotency hash covers, so a retried request stays the same request after the tenant edits
+    its glossary."""
+
+    upload_id: str
+    target_languages: list[str]
+    source_language: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    expected_duration_s: float | None = None
+    glossary: list[dict[str, Any]] = field(default_factory=list)
+    request_glossary: list[dict[str, Any]] = field(default_factory=list)
+
+
+def create_dub(session: Session, tenant_id: str, new: NewDub) -> tuple[Dub, bool]:
     """A queued dub and True; or, for a replayed idempotency key, the existing dub and False.
 
-    `glossary` is what the dub translates with (the tenant's merged with the request's);
-    `request_glossary` is the request's own part, the only part the idempotency hash covers, so
-    a retried request stays the same request after the tenant edits its glossary.
-    Raises NotFound when the tenant has no stored upload `upload_id`, and IdempotencyConflict
-    when the key was used for a different request.
+    Raises NotFound when the tenant has no stored upload `new.upload_id`, and
+    IdempotencyConflict when the key was used for a different request.
     """
-    options = options or {}
-    glossary = glossary or []
+    upload_id, idempotency_key = new.upload_id, new.idempotency_key
     digest = request_hash(
-        upload_id, source_language, target_languages, options, request_glossary or []
+        upload_id, new.source_language, new.target_languages, new.options, new.request_glossary
     )
     if idempotency_key is not None:
         existing = _by_idempotency_key(session, tenant_id, idempotency_key)
@@ -245,16 +248,16 @@ def create_dub(
         id=dub_id,
         tenant_id=tenant_id,
         upload_id=upload_id,
-        source_language=source_language,
-        target_languages=list(target_languages),
-        options=options,
-        glossary=glossary,
+        source_language=new.source_language,
+        target_languages=list(new.target_languages),
+        options=dict(new.options),
+        glossary=list(new.glossary),
         status="queued",
         progress={},
         idempotency_key=idempotency_key,
         request_hash=digest,
         workflow_id=f"globalvoice-{dub_id}",
-        expected_duration_s=expected_duration_s,
+        expected_duration_s=new.expected_duration_s,
     )
     try:
         with session.begin_nested():  # a concurrent request with the same key may win the race
