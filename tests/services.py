@@ -27,6 +27,8 @@ from botocore.config import Config
 from psycopg import sql
 from sqlalchemy import make_url
 
+from globalvoice.config.settings import StorageSettings
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
@@ -59,6 +61,19 @@ class SeaweedFS:
     region: str
     workdir: Path
     log: Path
+
+    def storage(self, bucket: str, **overrides: str) -> StorageSettings:
+        """Storage settings for `bucket` on this server (created on first use); `overrides`:
+        other StorageSettings fields (s3_public_endpoint_url, a wrong s3_secret_access_key)."""
+        settings = {
+            "kind": "s3",
+            "s3_endpoint_url": self.endpoint_url,
+            "s3_bucket": bucket,
+            "s3_region": self.region,
+            "s3_access_key_id": self.access_key_id,
+            "s3_secret_access_key": self.secret_access_key,
+        }
+        return StorageSettings.model_validate(settings | overrides)
 
     def client(self) -> "S3Client":
         return boto3.client(

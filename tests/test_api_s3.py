@@ -14,13 +14,7 @@ from tests.services import SeaweedFS
 def test_presigned_upload_dub_download_delete(
     seaweedfs: SeaweedFS, tmp_path: Path, talking_video: Path
 ) -> None:
-    store = S3BlobStore(
-        endpoint_url=seaweedfs.endpoint_url,
-        bucket=f"gv-api-{secrets.token_hex(6)}",
-        region=seaweedfs.region,
-        access_key_id=seaweedfs.access_key_id,
-        secret_access_key=seaweedfs.secret_access_key,
-    )
+    store = S3BlobStore(seaweedfs.storage(f"gv-api-{secrets.token_hex(6)}"))
     api: ApiHarness = build_api(tmp_path, store)
     with api.client:
         data = talking_video.read_bytes()

@@ -11,20 +11,15 @@ import pytest
 from globalvoice.config.settings import StorageSettings
 from globalvoice.domain.errors import ConfigError, StorageUnavailable
 from globalvoice.storage.blobs import BlobStore, LocalBlobStore, S3BlobStore, build_blob_store
+from globalvoice.storage.s3 import S3Transfer
 from tests.services import SeaweedFS, free_ports
 
 BAD_KEYS = ["", "../x", "a/../b", "/abs", "a\\b", "a//b", "a/", "./a", "a/.hidden", "a\nb"]
 
 
-def s3_store(server: SeaweedFS, **kwargs: object) -> S3BlobStore:
-    return S3BlobStore(
-        endpoint_url=server.endpoint_url,
-        bucket=f"gv-test-{secrets.token_hex(6)}",  # a new bucket: created on first use
-        region=server.region,
-        access_key_id=server.access_key_id,
-        secret_access_key=server.secret_access_key,
-        **kwargs,  # type: ignore[arg-type]
-    )
+def s3_store(server: SeaweedFS, transfer: S3Transfer | None = None, **settings: str) -> S3BlobStore:
+    # a new bucket each time: created on first use
+    return S3BlobStore(server.storage(f"gv-test-{secrets.token_hex(6)}", **settings), transfer)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -194,7 +189,7 @@ def test_tampered_signature_rejected(s3: S3BlobStore) -> None:
 
 def test_presigned_urls_use_the_public_endpoint(seaweedfs: SeaweedFS) -> None:
     public = "https://media.example.test"
-    store = s3_store(seaweedfs, public_endpoint_url=public)
+    store = s3_store(seaweedfs, s3_public_endpoint_url=public)
     put_url = store.presign_put("uploads/t/u/source", 60, "video/mp4")
     get_url = store.presign_get("uploads/t/u/source", 60, "in.mp4")
     assert put_url is not None and put_url.startswith(
@@ -204,7 +199,9 @@ def test_presigned_urls_use_the_public_endpoint(seaweedfs: SeaweedFS) -> None:
 
 
 def test_multipart_upload(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
-    store = s3_store(seaweedfs, multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+    store = s3_store(
+        seaweedfs, S3Transfer(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+    )
     big = tmp_path / "big.bin"
     payload = secrets.token_bytes((11 << 20) + 123)
     big.write_bytes(payload)
@@ -219,26 +216,23 @@ def test_multipart_upload(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
 
 def test_unreachable_store_is_retryable() -> None:
     (port,) = free_ports(1)  # nothing listens there
-    store = S3BlobStore(
-        endpoint_url=f"http://127.0.0.1:{port}",
-        bucket="gv-nowhere",
-        region="us-east-1",
-        access_key_id="x",
-        secret_access_key=secrets.token_hex(8),
-        max_attempts=1,
+    nowhere = StorageSettings(
+        kind="s3",
+        s3_endpoint_url=f"http://127.0.0.1:{port}",
+        s3_bucket="gv-nowhere",
+        s3_access_key_id="x",
+        s3_secret_access_key=secrets.token_hex(8),
     )
+    store = S3BlobStore(nowhere, S3Transfer(max_attempts=1))
     with pytest.raises(StorageUnavailable) as caught:
         store.put_bytes("k", b"v")
     assert caught.value.code == "storage.unavailable"
 
 
 def test_wrong_credentials_are_a_config_error(seaweedfs: SeaweedFS) -> None:
-    store = S3BlobStore(
-        endpoint_url=seaweedfs.endpoint_url,
-        bucket="readiness-probe",
-        region=seaweedfs.region,
-        access_key_id=seaweedfs.access_key_id,
-        secret_access_key=seaweedfs.secret_access_key + "-wrong",
+    wrong = seaweedfs.storage(
+        "readiness-probe", s3_secret_access_key=seaweedfs.secret_access_key + "-wrong"
     )
+    store = S3BlobStore(wrong)
     with pytest.raises(ConfigError):
         store.get_bytes("probe")

@@ -29,13 +29,7 @@ def cache(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactCache:
     if request.param == "local":
         return ArtifactCache.local(tmp_path)
     server: SeaweedFS = request.getfixturevalue("seaweedfs")
-    store = S3BlobStore(
-        endpoint_url=server.endpoint_url,
-        bucket=f"gv-cache-{secrets.token_hex(6)}",
-        region=server.region,
-        access_key_id=server.access_key_id,
-        secret_access_key=server.secret_access_key,
-    )
+    store = S3BlobStore(server.storage(f"gv-cache-{secrets.token_hex(6)}"))
     return ArtifactCache(store)
 
 

@@ -139,13 +139,7 @@ def test_local_library_forgets_everything(
 
 @pytest.fixture()
 def s3_store(seaweedfs: SeaweedFS) -> Iterator[S3BlobStore]:
-    yield S3BlobStore(
-        endpoint_url=seaweedfs.endpoint_url,
-        bucket=f"gv-voices-{secrets.token_hex(6)}",
-        region=seaweedfs.region,
-        access_key_id=seaweedfs.access_key_id,
-        secret_access_key=seaweedfs.secret_access_key,
-    )
+    yield S3BlobStore(seaweedfs.storage(f"gv-voices-{secrets.token_hex(6)}"))
 
 
 def hnsw_ids(engine: Engine, embedding: np.ndarray, tenant: str | None) -> list[str]:

@@ -184,14 +184,7 @@ def build_blob_store(storage: StorageSettings, data_dir: Path) -> BlobStore:
         return LocalBlobStore(storage.local_dir or data_dir / "objects")
     from globalvoice.storage.s3 import S3BlobStore
 
-    return S3BlobStore(
-        endpoint_url=storage.s3_endpoint_url,
-        bucket=storage.s3_bucket,
-        region=storage.s3_region,
-        access_key_id=storage.s3_access_key_id,
-        secret_access_key=storage.s3_secret_access_key,
-        public_endpoint_url=storage.s3_public_endpoint_url,
-    )
+    return S3BlobStore(storage)
 
 
 def __getattr__(name: str) -> Any:

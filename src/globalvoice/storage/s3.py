@@ -3,6 +3,7 @@
 import contextlib
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from globalvoice.config.settings import StorageSettings
 from globalvoice.domain.errors import ConfigError, StorageUnavailable
 from globalvoice.storage.blobs import DEFAULT_CONTENT_TYPE
 from globalvoice.storage.files import atomic_writer
@@ -23,7 +25,7 @@ from globalvoice.storage.keys import validate_key, validate_prefix
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["S3BlobStore"]
+__all__ = ["S3BlobStore", "S3Transfer"]
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _TRANSIENT = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "Throttling"}
@@ -81,33 +83,34 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Transfer:
+    """How the store moves bytes: files from `multipart_threshold` up go in parts of
+    `multipart_chunksize`; a request gives up after `max_attempts` or a slow connect."""
+
+    multipart_threshold: int = 64 << 20
+    multipart_chunksize: int = 16 << 20
+    connect_timeout_s: float = 5.0
+    max_attempts: int = 3
+
+
 class S3BlobStore:
     """A bucket, created on first use when missing. Big files go up in parts (multipart upload).
 
-    `public_endpoint_url`: the endpoint written into presigned URLs, when clients reach the store
-    under another host name than this process does.
+    `s3_public_endpoint_url`: the endpoint written into presigned URLs, when clients reach the
+    store under another host name than this process does.
     """
 
-    def __init__(
-        self,
-        endpoint_url: str | None,
-        bucket: str,
-        region: str,
-        access_key_id: str | None,
-        secret_access_key: str | None,
-        public_endpoint_url: str | None = None,
-        *,
-        multipart_threshold: int = 64 << 20,
-        multipart_chunksize: int = 16 << 20,
-        connect_timeout_s: float = 5.0,
-        max_attempts: int = 3,
-    ) -> None:
-        self.bucket = bucket
+    def __init__(self, storage: StorageSettings, transfer: S3Transfer | None = None) -> None:
+        """The bucket `storage.s3_*` names; `transfer`: part sizes, time-out and attempts."""
+        tuning = transfer or S3Transfer()
+        endpoint_url = storage.s3_endpoint_url
+        self.bucket = storage.s3_bucket
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": "path" if endpoint_url else "auto"},
-            retries={"max_attempts": max_attempts, "mode": "standard"},
-            connect_timeout=connect_timeout_s,
+            retries={"max_attempts": tuning.max_attempts, "mode": "standard"},
+            connect_timeout=tuning.connect_timeout_s,
             read_timeout=60,
         )
 
@@ -115,20 +118,21 @@ class S3BlobStore:
             return boto3.client(
                 "s3",
                 endpoint_url=endpoint,
-                region_name=region,
-                aws_access_key_id=access_key_id,
-                aws_secret_access_key=secret_access_key,
+                region_name=storage.s3_region,
+                aws_access_key_id=storage.s3_access_key_id,
+                aws_secret_access_key=storage.s3_secret_access_key,
                 config=config,
             )
 
+        public = storage.s3_public_endpoint_url
         self._client = client(endpoint_url)
-        self._presigner = client(public_endpoint_url) if public_endpoint_url else self._client
+        self._presigner = client(public) if public else self._client
         self._transfer = TransferConfig(
-            multipart_threshold=multipart_threshold,
-            multipart_chunksize=multipart_chunksize,
+            multipart_threshold=tuning.multipart_threshold,
+            multipart_chunksize=tuning.multipart_chunksize,
             max_concurrency=4,
         )
-        self._region = region
+        self._region = storage.s3_region
         self._bucket_ready = False
         self._lock = threading.Lock()
 
