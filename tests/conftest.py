@@ -214,7 +214,7 @@ class RecordingLauncher:
         self.fail_start = False
 
     async def start(self, job: "DubJob") -> str:
-        from globalvoice.orchestration.jobs import workflow_id
+        from globalvoice.storage.layout import workflow_id
 
         if self.fail_start:
             raise RuntimeError("Temporal is unreachable")

@@ -32,10 +32,11 @@ from temporalio.service import RPCError
 from globalvoice.config.settings import ServiceSettings, Settings
 from globalvoice.media.pcm import decode_audio
 from globalvoice.orchestration.devserver import EmbeddedTemporal, free_port
-from globalvoice.orchestration.jobs import DubJob, workflow_id
+from globalvoice.orchestration.jobs import DubJob
 from globalvoice.orchestration.launcher import TemporalLauncher
 from globalvoice.orchestration.runtime import ServiceRuntime, open_runtime
 from globalvoice.storage.db import repo
+from globalvoice.storage.layout import workflow_id
 from tests.conftest import concat_audio, video_from_audio
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 from globalvoice.config.settings import PipelineSettings
 from globalvoice.dubbing.request import DubOptions
 
-__all__ = ["DubJob", "DubLauncher", "job_pipeline", "workflow_id"]
+__all__ = ["DubJob", "DubLauncher", "job_pipeline"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,10 +25,6 @@ class DubJob:
 def job_pipeline(defaults: PipelineSettings, job: DubJob) -> PipelineSettings:
     """The worker's pipeline settings with the job's options, validated."""
     return job.options.apply(defaults)
-
-
-def workflow_id(dub_id: str) -> str:
-    return f"globalvoice-{dub_id}"
 
 
 class DubLauncher(Protocol):

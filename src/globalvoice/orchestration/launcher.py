@@ -7,9 +7,10 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from globalvoice.orchestration.jobs import DubJob, workflow_id
+from globalvoice.orchestration.jobs import DubJob
 from globalvoice.orchestration.queues import Pool, task_queue
 from globalvoice.orchestration.workflow import DubWorkflow
+from globalvoice.storage.layout import workflow_id
 
 __all__ = ["TemporalLauncher"]
 

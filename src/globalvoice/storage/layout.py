@@ -28,6 +28,7 @@ __all__ = [
     "upload_key",
     "voice_prefix",
     "work_key",
+    "workflow_id",
 ]
 
 IdKind = Literal["ten", "key", "upl", "dub", "voc"]
@@ -39,6 +40,11 @@ VOICE_BANK_PREFIX = "voice-bank/"
 def new_id(kind: IdKind) -> str:
     """A random id with its type prefix: 'dub_3f0c...' (32 hex digits)."""
     return f"{kind}_{uuid.uuid4().hex}"
+
+
+def workflow_id(dub_id: str) -> str:
+    """The Temporal workflow id of a dub (one workflow per dub)."""
+    return f"globalvoice-{dub_id}"
 
 
 def _folder(*segments: str) -> str:

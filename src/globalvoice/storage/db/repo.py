@@ -30,7 +30,7 @@ from globalvoice.storage.db.models import (
     Upload,
     utcnow,
 )
-from globalvoice.storage.layout import dub_prefix, new_id, upload_key
+from globalvoice.storage.layout import dub_prefix, new_id, upload_key, workflow_id
 
 __all__ = [
     "NewDub",
@@ -256,7 +256,7 @@ def create_dub(session: Session, tenant_id: str, new: NewDub) -> tuple[Dub, bool
         progress={},
         idempotency_key=idempotency_key,
         request_hash=digest,
-        workflow_id=f"globalvoice-{dub_id}",
+        workflow_id=workflow_id(dub_id),
         expected_duration_s=new.expected_duration_s,
     )
     try:
