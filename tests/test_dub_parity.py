@@ -28,7 +28,11 @@ _RUN_SPECIFIC = ("stages",)
 
 
 def _comparable(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in manifest.items() if k not in _RUN_SPECIFIC}
+    fields = {k: v for k, v in manifest.items() if k not in _RUN_SPECIFIC}
+    separation = fields["sound"]["separation"]
+    if separation is not None:  # its CPU time, as the stages' times
+        fields["sound"] = {**fields["sound"], "separation": {**separation, "cpu_s": None}}
+    return fields
 
 
 def _cli_dub(video: Path, out: Path, engines: DubEngines, settings: Settings) -> dict[str, Any]:

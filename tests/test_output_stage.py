@@ -29,7 +29,13 @@ from globalvoice.pipeline.output.assemble import (
     mux_video,
     write_subtitles,
 )
-from globalvoice.pipeline.output.mix import MIX_RATE_HZ, DubTrackWriter, mix_tracks
+from globalvoice.pipeline.output.mix import (
+    MIX_RATE_HZ,
+    DubTrackWriter,
+    MixPlan,
+    MixSources,
+    mix_tracks,
+)
 from tests.conftest import video_from_audio
 
 DUB_RATE = 24_000  # Kokoro's rate: the dub track is resampled to the mix's 48 kHz
@@ -74,6 +80,14 @@ def _take(speech: Pcm, *, start_ms: int, from_s: float, seconds: float) -> Fitte
     )
 
 
+def _ducked_mix(
+    bed: Path, info: MediaInfo, dub: Path, out: Path, spans_ms: list[tuple[int, int]]
+) -> LoudnessReading:
+    """The mix with no separated stems: the whole source ducked under the dub."""
+    sources = MixSources(source=bed, info=info, dub_track=dub)
+    return mix_tracks(sources, out, MixPlan(dub_spans_ms=spans_ms, duck_db=DUCK_DB)).mix
+
+
 def _dub_track(path: Path, takes: list[FittedTake], duration_ms: int) -> Path:
     with DubTrackWriter(path) as writer:
         for take in takes:
@@ -100,8 +114,8 @@ def stage(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Stage:
     with silent:
         silent.finish(duration_ms=info.duration_ms)
     mix_wav, quiet_wav = work / "mix.wav", work / "quiet.wav"
-    reading = mix_tracks(bed, info, dub_wav, mix_wav, spans_ms=SPANS_MS, duck_db=DUCK_DB)
-    mix_tracks(bed, info, silent.path, quiet_wav, spans_ms=SPANS_MS, duck_db=DUCK_DB)
+    reading = _ducked_mix(bed, info, dub_wav, mix_wav, SPANS_MS)
+    _ducked_mix(bed, info, silent.path, quiet_wav, SPANS_MS)
     return Stage(bed, info, takes, dub_wav, silent.path, mix_wav, reading, quiet_wav)
 
 
@@ -217,7 +231,7 @@ def test_a_line_running_past_the_end_is_mixed_whole(stage: Stage, tmp_path: Path
     take = _take(speech, start_ms=8500, from_s=0.0, seconds=5.0)
     dub = _dub_track(tmp_path / "dub.wav", [take], stage.info.duration_ms)
     mix_wav = tmp_path / "mix.wav"
-    mix_tracks(stage.bed, stage.info, dub, mix_wav, spans_ms=[(8500, 13500)], duck_db=DUCK_DB)
+    _ducked_mix(stage.bed, stage.info, dub, mix_wav, [(8500, 13500)])
     mixed = _read(mix_wav)
     assert len(mixed) == _frames(13_500)
     tail = mixed[_frames(stage.info.duration_ms) :, 0]  # the line alone after the source ends

@@ -40,6 +40,7 @@ from globalvoice.orchestration.jobs import DubJob
 from globalvoice.orchestration.messages import (
     Analysed,
     FinishInput,
+    Separated,
     TargetChain,
     TargetInput,
     TargetResult,
@@ -116,6 +117,11 @@ class Stubs:
             self.saw_cancel.set()
             raise
 
+    @activity.defn(name="separate")
+    def separate(self, step: TargetInput) -> Separated:
+        self._record("separate", step)
+        return Separated(sound="{}", stems={"background": "bg.flac", "dialogue": "dlg.flac"})
+
     @activity.defn(name="assemble")
     def assemble(self, step: TargetInput) -> TargetResult:
         self._record("assemble", step)
@@ -142,6 +148,7 @@ class Stubs:
             Pool.MT: [self.translate],
             Pool.TTS: [self.synthesize],
             Pool.MEDIA: [self.assemble, self.finish, self.mark_failed, self.mark_cancelled],
+            Pool.SEPARATE: [self.separate],
         }
         return by_pool[pool]
 
@@ -227,7 +234,15 @@ def test_two_targets_run_their_chains_and_finish_gets_each_chain() -> None:
     assert synth_es.translated_key == "es.translated"
     (assemble_es,) = [s for s in stubs.of("assemble") if s.target == "es"]
     assert (assemble_es.rendered_key, assemble_es.speech_key) == ("es.rendered", "es.wav")
+    # the source is separated once, beside the targets' chains, and each assembly gets its stems
+    assert stubs.names().count("separate") == 1
+    assert stubs.names().index("separate") < stubs.names().index("assemble")
+    assert all(
+        (s.background_key, s.dialogue_key) == ("bg.flac", "dlg.flac") for s in stubs.of("assemble")
+    )
     (finish,) = stubs.of("finish")
+    assert finish.separated is not None
+    assert finish.separated.stems == {"background": "bg.flac", "dialogue": "dlg.flac"}
     chains = finish.chains
     assert [c.assembled.target for c in chains] == ["es", "pt"]  # the job's order
     assert [c.translated.key if c.translated else None for c in chains] == [
@@ -313,7 +328,10 @@ def test_cancel_while_synthesizing_stops_the_activity_and_marks_the_dub_cancelle
     assert isinstance(_failure(outcome), CancelledError)
     assert status == WorkflowExecutionStatus.CANCELED
     assert stubs.cancelled == ["dub_1"]
-    assert stubs.names() == ["analyse", "translate", "synthesize", "mark_cancelled"]
+    # separation runs beside the target's chain: where it falls in the order is not fixed
+    assert "separate" in stubs.names()
+    steps = [name for name in stubs.names() if name != "separate"]
+    assert steps == ["analyse", "translate", "synthesize", "mark_cancelled"]
     assert not stubs.failed
 
 
@@ -349,6 +367,7 @@ def test_build_workers_registers_each_pools_activities_and_the_workflow(tmp_path
             {"assemble", "finish", "mark_failed", "mark_cancelled"},
             True,
         ),
+        task_queue(prefix, Pool.SEPARATE): ({"separate"}, False),
     }
 
 

@@ -23,6 +23,7 @@ _LABELS = {
     "transcribe": "Transcribing (ms of speech)",
     "translate": "Translating lines",
     "synthesize": "Voicing and fitting lines",
+    "separate": "Separating voices from the background (s)",
     "done": "Done",
 }
 

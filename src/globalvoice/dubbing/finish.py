@@ -28,6 +28,7 @@ from globalvoice.dubbing.manifest import (
     Manifest,
     SegmentEntry,
     SegmentTarget,
+    SoundEntry,
 )
 from globalvoice.dubbing.outputs import source_cues, write_subtitles
 from globalvoice.dubbing.request import output_stem
@@ -58,6 +59,8 @@ class DubRecord:
     engines: dict[str, EngineEntry]
     settings: PipelineSettings
     times: tuple[StageTime, ...]
+    sound: SoundEntry
+    stem_files: tuple[ArtifactEntry, ...] = ()  # the separated stems, already written
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,8 +167,9 @@ def finish(record: DubRecord, out_dir: Path) -> FinishedDub:
         diarization=diarization_entry(analysis.diarization),
         overlaps=overlap_entries(analysis.diarization),
         engines=record.engines,
+        sound=record.sound,
         settings=record.settings,
-        artifacts=[*written, *_in_order(record.target_files, record.results)],
+        artifacts=[*written, *record.stem_files, *_in_order(record.target_files, record.results)],
         summary={r.language: language_summary(r) for r in record.results},
         segments=segments,
         stages=list(record.times),

@@ -8,10 +8,10 @@ from globalvoice.domain.errors import OutputNotWritable
 from globalvoice.domain.glossary import GlossaryEntry
 from globalvoice.domain.progress import StageProgress
 from globalvoice.dubbing import steps
-from globalvoice.dubbing.engines import DubEngines, engine_table
+from globalvoice.dubbing.engines import DubEngines, engine_entry, engine_table
 from globalvoice.dubbing.entries import LanguageResult
 from globalvoice.dubbing.finish import DubRecord, finish
-from globalvoice.dubbing.manifest import ArtifactEntry, Manifest
+from globalvoice.dubbing.manifest import ArtifactEntry, EngineEntry, Manifest
 from globalvoice.dubbing.outputs import (
     TargetPlace,
     TargetSources,
@@ -19,6 +19,7 @@ from globalvoice.dubbing.outputs import (
     passthrough_target,
 )
 from globalvoice.dubbing.request import output_stem
+from globalvoice.dubbing.sound import SoundBed, SoundPlace, separate_step
 from globalvoice.dubbing.steps import AnalysisPlan, SourceAnalysis, StepRun
 from globalvoice.pipeline.translate.by_sentence import SentenceOptions
 from globalvoice.pipeline.translate.lines import check_pairs
@@ -70,17 +71,22 @@ def run_local(request: LocalDub, engines: DubEngines, run: StepRun) -> DubResult
     analysis = steps.analyse_source(request.input_path, plan, engines, run)
     with tempfile.TemporaryDirectory(dir=request.out_dir, prefix=".globalvoice-work-") as work:
         staging = Path(work)
-        results, files = [], []
+        stem = output_stem(request.input_path.name)
+        place = SoundPlace(input_path=request.input_path, out_dir=staging, stem=stem)
+        bed = separate_step(place, analysis, engines.separator, run, engines.separator_unavailable)
+        results, files = [], list(bed.files)
         for target in request.targets:
-            result, produced = _dub_target(request, analysis, target, staging, engines, run)
+            result, produced = _dub_target(request, (analysis, bed), target, staging, engines, run)
             results.append(result)
             files += produced
         record = DubRecord(
             input_name=request.input_path.name,
             analysis=analysis,
             results=tuple(results),
-            target_files=tuple(files),
-            engines=engine_table(engines),
+            target_files=tuple(files[len(bed.files) :]),
+            stem_files=bed.files,
+            sound=bed.entry,
+            engines=_engines(engines, bed),
             settings=run.settings,
             times=tuple(run.clock.times),
         )
@@ -92,14 +98,23 @@ def run_local(request: LocalDub, engines: DubEngines, run: StepRun) -> DubResult
     return DubResult(out_dir=request.out_dir, manifest=finished.manifest)
 
 
+def _engines(engines: DubEngines, bed: SoundBed) -> dict[str, EngineEntry]:
+    """The manifest's engines; the separator only when the dub was mixed over its stems."""
+    table = engine_table(engines)
+    if bed.stems is not None and engines.separator is not None:
+        table["separator"] = engine_entry(engines.separator.info)
+    return table
+
+
 def _dub_target(
     request: LocalDub,
-    analysis: SourceAnalysis,
+    analysed: tuple[SourceAnalysis, SoundBed],
     target: str,
     staging: Path,
     engines: DubEngines,
     run: StepRun,
 ) -> tuple[LanguageResult, list[ArtifactEntry]]:
+    analysis, bed = analysed
     place = TargetPlace(out_dir=staging, stem=output_stem(request.input_path.name), target=target)
     if not analysis.lines:  # no speech: the source unchanged, with empty subtitles
         passed = passthrough_target(request.input_path, analysis, place)
@@ -110,7 +125,9 @@ def _dub_target(
     translated = steps.translate_target(analysis, target, translator, run, options)
     speech_track = staging / f".speech.{target}.wav"
     rendered = steps.synthesize_target(analysis, translated, speech_track, engines.tts, run)
-    sources = TargetSources(input_path=request.input_path, speech_track=speech_track)
+    sources = TargetSources(
+        input_path=request.input_path, speech_track=speech_track, stems=bed.stems
+    )
     outputs = finish_target(sources, analysis, rendered, place, run)
     speech_track.unlink()
     produced = [ArtifactEntry(language=target, kind=k, path=p) for k, p in outputs.files.items()]

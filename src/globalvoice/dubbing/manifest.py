@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from globalvoice.config.settings import PipelineSettings
 from globalvoice.dubbing.timing import StageTime
+from globalvoice.pipeline.separate.stems import SeparationFigures
 from globalvoice.pipeline.voices.recall import VoiceChoice
 
 __all__ = [
@@ -28,15 +29,18 @@ __all__ = [
     "OverlapEntry",
     "SegmentEntry",
     "SegmentTarget",
+    "SoundEntry",
     "SpeakerEntry",
     "manifest_json_schema",
     "write_schema",
 ]
 
+# Version 4: the sound bed ("sound": separated or ducked, why, the separation's figures) and
+# the separated stems among the artifacts (kinds "background", the M&E track, and "dialogue").
 # Version 3: a typed model with a JSON Schema; artifacts also list the transcript and each
 # translation JSON (the CLI and the service write the same files).
 # Version 2: each segment's target has its fitting chain ("fit") and each summary its outcome.
-MANIFEST_SCHEMA: Final = "globalvoice.manifest/3"
+MANIFEST_SCHEMA: Final = "globalvoice.manifest/4"
 SCHEMA_PATH = Path("schemas") / "manifest.schema.json"
 
 
@@ -164,9 +168,25 @@ class LanguageSummary(_Entry):
     true_peak_dbtp: float | None
 
 
+class SoundEntry(_Entry):
+    """The bed the dub is mixed over."""
+
+    mix: Literal["separated", "ducked", "source"] = Field(
+        description="separated: the dub over the source's background (M&E), kept lines with "
+        "their own dialogue; ducked: over the whole source, lowered under the dub; source: no "
+        "speech, the source unchanged"
+    )
+    reason: str
+    gain_db: float = Field(description="the bed's gain under dubbed speech (dip or duck)")
+    loudness: Literal["dialogue"] = Field(
+        default="dialogue", description="what is normalised to the target: the mix where lines play"
+    )
+    separation: SeparationFigures | None
+
+
 class Manifest(_Entry):
-    schema_: Literal["globalvoice.manifest/3"] = Field(
-        default="globalvoice.manifest/3", alias="schema"
+    schema_: Literal["globalvoice.manifest/4"] = Field(
+        default="globalvoice.manifest/4", alias="schema"
     )
     globalvoice_version: str
     input: InputEntry
@@ -177,6 +197,7 @@ class Manifest(_Entry):
     diarization: DiarizationEntry | None
     overlaps: list[OverlapEntry]
     engines: dict[str, EngineEntry]
+    sound: SoundEntry
     settings: PipelineSettings
     artifacts: list[ArtifactEntry]
     summary: dict[str, LanguageSummary]

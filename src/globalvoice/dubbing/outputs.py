@@ -10,6 +10,7 @@ from globalvoice.dubbing.steps import SourceAnalysis, StepRun
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.pipeline.output import assemble, mix
 from globalvoice.pipeline.render.synthesize import RenderedLine
+from globalvoice.pipeline.separate.stems import StemPaths
 
 __all__ = [
     "TargetOutputs",
@@ -33,10 +34,12 @@ class TargetOutputs:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetSources:
-    """The files a target's outputs are made from: the source media and the dubbed speech."""
+    """The files a target's outputs are made from: the source media, the dubbed speech and the
+    source's separated stems (None: the source is ducked under the dub instead)."""
 
     input_path: Path
     speech_track: Path
+    stems: StemPaths | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +58,8 @@ def finish_target(
     out: TargetPlace,
     run: StepRun,
 ) -> TargetOutputs:
-    """Mix over the ducked original, normalise loudness, encode, mux and write subtitles.
+    """Mix over the background (or the ducked source), normalise the dialogue's loudness to
+    the target, encode, mux and write subtitles.
 
     Outputs in `out.out_dir`: <stem>.<target> + ".m4a", ".speech.flac", ".mp4" (with video),
     ".srt", ".vtt".
@@ -69,12 +73,29 @@ def finish_target(
     files: dict[str, str] = {}
     with clock.stage("mix", target):
         mix_wav = base.parent / f".mix.{base.name}.wav"
-        spans = [(p.start_ms, p.end_ms) for p in placements]
-        reading = mix.mix_tracks(
-            input_path, info, speech_track, mix_wav, spans_ms=spans, duck_db=settings.duck_db
+        stems = sources.stems
+        mix_sources = mix.MixSources(
+            source=input_path,
+            info=info,
+            dub_track=speech_track,
+            background=stems.background if stems else None,
+            dialogue=stems.dialogue if stems else None,
         )
+        plan = mix.MixPlan(
+            dub_spans_ms=[(p.start_ms, p.end_ms) for p in placements],
+            kept_spans_ms=[
+                (r.translated.line.start_ms, r.translated.line.end_ms)
+                for r in rendered
+                if r.placement is None
+            ],
+            duck_db=settings.duck_db,
+            bed_dip_db=settings.bed_dip_db,
+        )
+        readings = mix.mix_tracks(mix_sources, mix_wav, plan)
     with clock.stage("loudness_encode", target):
-        gain = settings.loudness_lufs - reading.integrated_lufs
+        reading = readings.mix
+        level = (readings.dialogue or readings.mix).integrated_lufs
+        gain = settings.loudness_lufs - level
         audio_out = _with(base, ".m4a")
         assemble.encode_audio(
             mix_wav,

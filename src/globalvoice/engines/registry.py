@@ -7,6 +7,7 @@ from typing import Any
 from globalvoice.config.settings import Settings
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
+from globalvoice.engines.separation.protocol import Separator
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
@@ -17,6 +18,7 @@ __all__ = [
     "bergamot_candidate_mt",
     "build_candidate_mt",
     "build_mt",
+    "build_separator",
     "build_speaker",
     "build_stt",
     "build_tts",
@@ -117,6 +119,19 @@ def build_tts(settings: Settings) -> Synthesizer:
 
 def build_speaker(settings: Settings) -> SpeakerEmbedder:
     return _SPEAKER[settings.speaker.kind](settings.speaker, settings.cache_dir)
+
+
+def build_separator(settings: Settings) -> Separator:
+    """The configured dialogue/background separator (pipeline.separation says whether to use
+    it). A model that is missing or malformed fails here, at start-up, with what to do."""
+    config = settings.separator
+    if config.kind == "separation.onnx":
+        from globalvoice.engines.separation.onnx_model import OnnxSeparator
+
+        return OnnxSeparator(config)
+    from globalvoice.engines.separation.deepfilter import DeepFilterSeparator
+
+    return DeepFilterSeparator(config)
 
 
 def build_vad(_settings: Settings) -> VoiceActivityDetector:

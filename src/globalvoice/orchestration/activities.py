@@ -19,7 +19,7 @@ from globalvoice.domain.errors import ConfigError, UserFacingError
 from globalvoice.domain.glossary import entry_from_record
 from globalvoice.dubbing import codec
 from globalvoice.dubbing import steps as dub
-from globalvoice.dubbing.engines import DubEngines, engine_table
+from globalvoice.dubbing.engines import DubEngines, engine_entry, engine_table
 from globalvoice.dubbing.entries import speaker_entries
 from globalvoice.dubbing.finish import speaker_facts
 from globalvoice.dubbing.outputs import (
@@ -30,12 +30,20 @@ from globalvoice.dubbing.outputs import (
     passthrough_target,
 )
 from globalvoice.dubbing.request import output_stem, scratch_name
+from globalvoice.dubbing.sound import SoundPlace, separate_step
 from globalvoice.dubbing.steps import AnalysisPlan, StepRun
 from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob, job_pipeline
-from globalvoice.orchestration.messages import Analysed, TargetInput, TargetResult, work_key
+from globalvoice.orchestration.messages import (
+    Analysed,
+    Separated,
+    TargetInput,
+    TargetResult,
+    work_key,
+)
 from globalvoice.orchestration.publish import forget_if_deleted, publish_outputs
 from globalvoice.orchestration.reporting import ActivityReporter, keep_alive, publish_status
+from globalvoice.pipeline.separate.stems import StemPaths
 from globalvoice.pipeline.translate.by_sentence import SentenceOptions
 from globalvoice.pipeline.voices.recall import LibraryBinding
 from globalvoice.storage.db import repo
@@ -181,6 +189,36 @@ class DubActivities:
             target=step.target, key=key, speech_key=speech_key, times=list(run.clock.times)
         )
 
+    @activity.defn(name="separate")
+    @user_errors_are_final
+    def separate(self, step: TargetInput) -> Separated:
+        """The source's dialogue and background stems, published as the dub's artifacts."""
+        ctx, job = self._ctx, step.job
+        analysis = self._analysis(step.analysis_key)
+        reporter = ActivityReporter(ctx, job.dub_id)
+        run = self._run(job, reporter)
+        separator, unavailable = ctx.separator()
+        with keep_alive(), self._scratch() as work:
+            place = SoundPlace(
+                input_path=self._source(job, work),
+                out_dir=work / "out",
+                stem=output_stem(job.filename),
+            )
+            place.out_dir.mkdir()
+            bed = separate_step(place, analysis, separator, run, unavailable)
+            stems: dict[str, str] = {}
+            for entry in bed.files:
+                published = {entry.kind: entry.path}
+                stems.update(publish_outputs(ctx, job, entry.language, place.out_dir, published))
+        reporter.flush()
+        return Separated(
+            sound=bed.entry.model_dump_json(),
+            stems=stems,
+            languages={entry.kind: entry.language for entry in bed.files},
+            engine=engine_entry(separator.info).model_dump() if bed.stems and separator else {},
+            times=list(run.clock.times),
+        )
+
     @activity.defn(name="assemble")
     @user_errors_are_final
     def assemble(self, step: TargetInput) -> TargetResult:
@@ -221,5 +259,11 @@ class DubActivities:
             return passthrough_target(source, analysis, place)
         speech = self._fetch(step.speech_key, place.out_dir.parent / "speech.wav")
         rendered = codec.load_rendered(self._bytes(step.rendered_key))
-        sources = TargetSources(input_path=source, speech_track=speech)
+        stems = None
+        if step.background_key and step.dialogue_key:
+            stems = StemPaths(
+                background=self._fetch(step.background_key, place.out_dir.parent / "bg.flac"),
+                dialogue=self._fetch(step.dialogue_key, place.out_dir.parent / "dialogue.flac"),
+            )
+        sources = TargetSources(input_path=source, speech_track=speech, stems=stems)
         return finish_target(sources, analysis, rendered, place, run)

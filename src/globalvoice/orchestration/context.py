@@ -7,9 +7,11 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from globalvoice.config.settings import Settings
+from globalvoice.domain.errors import UserFacingError
 from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
+from globalvoice.engines.separation.protocol import Separator
 from globalvoice.engines.speaker.protocol import SpeakerEmbedder
 from globalvoice.engines.stt.protocol import SpeechToText
 from globalvoice.engines.tts.protocol import Synthesizer
@@ -37,6 +39,7 @@ class WorkerContext:
     _speaker: SpeakerEmbedder | None = None
     _mt_candidates: CandidateTranslator | None = None
     _voices: VoiceLibrary | None = None
+    _separator: tuple[Separator | None, str] | None = None
 
     @property
     def cache(self) -> ArtifactCache:
@@ -85,6 +88,16 @@ class WorkerContext:
             if self._voices is not None:
                 self._voices.close()
                 self._voices = None
+
+    def separator(self) -> tuple[Separator | None, str]:
+        """The separation engine, or None and why it cannot run (the dub then ducks)."""
+        with self._lock:
+            if self._separator is None:
+                try:
+                    self._separator = (registry.build_separator(self.settings), "")
+                except UserFacingError as err:
+                    self._separator = (None, f"separation unavailable: {err.user_message}")
+            return self._separator
 
     def tts(self) -> Synthesizer:
         with self._lock:

@@ -6,7 +6,15 @@ from globalvoice.dubbing.timing import StageTime
 from globalvoice.orchestration.jobs import DubJob
 from globalvoice.storage import layout
 
-__all__ = ["Analysed", "FinishInput", "TargetChain", "TargetInput", "TargetResult", "work_key"]
+__all__ = [
+    "Analysed",
+    "FinishInput",
+    "Separated",
+    "TargetChain",
+    "TargetInput",
+    "TargetResult",
+    "work_key",
+]
 
 
 def work_key(job: DubJob, name: str) -> str:
@@ -30,6 +38,8 @@ class TargetInput:
     translated_key: str = ""
     rendered_key: str = ""
     speech_key: str = ""
+    background_key: str = ""  # the separated stems ("": the source is ducked under the dub)
+    dialogue_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +65,17 @@ class TargetChain:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Separated:
+    sound: str  # the manifest's SoundEntry, as JSON
+    stems: dict[str, str] = field(default_factory=dict)  # "background"/"dialogue" -> object key
+    languages: dict[str, str] = field(default_factory=dict)  # the stems' artifact languages
+    engine: dict[str, str] = field(default_factory=dict)  # the separator's EngineEntry, if used
+    times: list[StageTime] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FinishInput:
     job: DubJob
     analysed: Analysed
     chains: list[TargetChain]  # one per target, in the job's order
+    separated: Separated | None = None  # None: no speech, nothing separated

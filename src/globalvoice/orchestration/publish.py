@@ -10,7 +10,8 @@ from temporalio.exceptions import ApplicationError
 from globalvoice.dubbing import codec
 from globalvoice.dubbing.entries import LanguageResult
 from globalvoice.dubbing.finish import DubRecord, finish
-from globalvoice.dubbing.manifest import ArtifactEntry, EngineEntry
+from globalvoice.dubbing.manifest import ArtifactEntry, EngineEntry, SoundEntry
+from globalvoice.dubbing.sound import NO_SPEECH, ducked_bed
 from globalvoice.dubbing.timing import StageTime
 from globalvoice.media.loudness import LoudnessReading
 from globalvoice.orchestration.context import WorkerContext
@@ -83,6 +84,19 @@ class FinishActivities:
         """Source subtitles, transcript and translation JSON, the manifest; the dub succeeded."""
         ctx, job = self._ctx, step.job
         analysis = codec.load_analysis(_required(ctx, step.analysed.analysis_key))
+        settings = job_pipeline(ctx.settings.pipeline, job)
+        separated = step.separated
+        sound = (
+            SoundEntry.model_validate_json(separated.sound)
+            if separated is not None
+            else ducked_bed(analysis, settings, NO_SPEECH).entry
+        )
+        stems = separated.stems if separated is not None else {}
+        languages = separated.languages if separated is not None else {}
+        stem_files = tuple(
+            ArtifactEntry(language=languages[kind], kind=kind, path=_name(key))
+            for kind, key in stems.items()
+        )
         record = DubRecord(
             input_name=job.filename,
             analysis=analysis,
@@ -92,9 +106,11 @@ class FinishActivities:
                 for chain in step.chains
                 for kind, key in chain.assembled.outputs.items()
             ),
-            engines={role: EngineEntry(**e) for role, e in step.analysed.engines.items()},
-            settings=job_pipeline(ctx.settings.pipeline, job),
+            engines=_engines(step),
+            settings=settings,
             times=tuple(_times(step)),
+            sound=sound,
+            stem_files=stem_files,
         )
         with tempfile.TemporaryDirectory() as work:
             out = Path(work)
@@ -134,8 +150,18 @@ def _result(ctx: WorkerContext, chain: TargetChain) -> LanguageResult:
     return LanguageResult(language=done.target, route=route, rendered=rendered, loudness=loudness)
 
 
+def _engines(step: FinishInput) -> dict[str, EngineEntry]:
+    """The analysis's engines, and the separator when the source was separated."""
+    engines = {role: EngineEntry(**e) for role, e in step.analysed.engines.items()}
+    if step.separated is not None and step.separated.engine:
+        engines["separator"] = EngineEntry(**step.separated.engine)
+    return engines
+
+
 def _times(step: FinishInput) -> list[StageTime]:
     entries = list(step.analysed.times)
+    if step.separated is not None:
+        entries += step.separated.times
     for chain in step.chains:
         for result in (chain.translated, chain.rendered, chain.assembled):
             if result is not None:

@@ -10,6 +10,7 @@ class Pool(StrEnum):
     MT = "mt"  # translation
     TTS = "tts"  # synthesis and timing fit (GPU in production)
     MEDIA = "media"  # mixing, loudness, encoding, muxing, publishing outputs (CPU)
+    SEPARATE = "separate"  # dialogue/background separation (GPU with a production model)
 
 
 def task_queue(prefix: str, pool: Pool) -> str:

@@ -16,7 +16,7 @@ from globalvoice.orchestration.workflow import DubWorkflow
 __all__ = ["build_workers"]
 
 # Model stages are CPU/GPU bound: one at a time per process; scale them with more processes.
-_CONCURRENCY = {Pool.STT: 1, Pool.MT: 2, Pool.TTS: 1, Pool.MEDIA: 4}
+_CONCURRENCY = {Pool.STT: 1, Pool.MT: 2, Pool.TTS: 1, Pool.MEDIA: 4, Pool.SEPARATE: 1}
 
 
 def build_workers(
@@ -32,6 +32,7 @@ def build_workers(
         Pool.MT: [dub.translate],
         Pool.TTS: [dub.synthesize],
         Pool.MEDIA: [dub.assemble, finish.finish, finish.mark_failed, finish.mark_cancelled],
+        Pool.SEPARATE: [dub.separate],
     }
     prefix = ctx.settings.service.task_queue_prefix
     return [

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from globalvoice.orchestration.messages import (
         Analysed,
         FinishInput,
+        Separated,
         TargetChain,
         TargetInput,
     )
@@ -55,7 +56,13 @@ class DubWorkflow:
             retry_policy=RETRY,
         )
 
-    async def _target(self, job: DubJob, analysed: Analysed, target: str) -> TargetChain:
+    async def _target(
+        self,
+        job: DubJob,
+        analysed: Analysed,
+        target: str,
+        separated: "asyncio.Task[Separated] | None",
+    ) -> TargetChain:
         step = TargetInput(job=job, analysis_key=analysed.analysis_key, target=target)
         if analysed.line_count == 0:  # nothing to dub: publish the source unchanged
             done = await workflow.execute_activity_method(
@@ -69,7 +76,15 @@ class DubWorkflow:
         rendered = await workflow.execute_activity_method(
             DubActivities.synthesize, step, **self._on(Pool.TTS)
         )
-        step = replace(step, rendered_key=rendered.key, speech_key=rendered.speech_key)
+        # the background, separated while this target was translated and synthesized
+        stems = (await separated).stems if separated is not None else {}
+        step = replace(
+            step,
+            rendered_key=rendered.key,
+            speech_key=rendered.speech_key,
+            background_key=stems.get("background", ""),
+            dialogue_key=stems.get("dialogue", ""),
+        )
         assembled = await workflow.execute_activity_method(
             DubActivities.assemble, step, **self._on(Pool.MEDIA)
         )
@@ -82,10 +97,26 @@ class DubWorkflow:
             analysed = await workflow.execute_activity_method(
                 DubActivities.analyse, job, **self._on(Pool.STT)
             )
-            chains = await asyncio.gather(*(self._target(job, analysed, t) for t in job.targets))
+            separated = None
+            if analysed.line_count:
+                step = TargetInput(job=job, analysis_key=analysed.analysis_key, target="")
+                separated = asyncio.ensure_future(
+                    workflow.execute_activity_method(
+                        DubActivities.separate, step, **self._on(Pool.SEPARATE)
+                    )
+                )
+            chains = await asyncio.gather(
+                *(self._target(job, analysed, t, separated) for t in job.targets)
+            )
+            finish = FinishInput(
+                job=job,
+                analysed=analysed,
+                chains=list(chains),
+                separated=await separated if separated else None,
+            )
             await workflow.execute_activity_method(
                 FinishActivities.finish,
-                FinishInput(job=job, analysed=analysed, chains=list(chains)),
+                finish,
                 **self._on(Pool.MEDIA, long=False),
             )
             return "succeeded"

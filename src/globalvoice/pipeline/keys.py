@@ -16,6 +16,7 @@ __all__ = [
     "fitted_take_key",
     "profile_key",
     "sentence_translation_key",
+    "separation_key",
     "transcript_key",
     "voice_reference_key",
 ]
@@ -38,6 +39,18 @@ PROFILE_VERSION = 2  # 2: the profile as its TypeAdapter writes it (voice: {"wei
 # 'pauses' step (the take's own long pauses shortened before any time-stretch). Version 7: that
 # step also takes out what would read a sped-up take's words past the comfortable tempo.
 SYNTHESIZE_FIT_VERSION = 7
+SEPARATE_VERSION = 1
+
+
+def separation_key(input_digest: str, engine: str, spans_ms: Sequence[tuple[int, int]]) -> str:
+    """The dialogue and background stems: the engine's split inside the dialogue spans."""
+    return derive_key(
+        "separate",
+        SEPARATE_VERSION,
+        input=input_digest,
+        engine=engine,
+        spans=[list(span) for span in spans_ms],
+    )
 
 
 def transcript_key(input_digest: str, stt: str, language: str | None, multilingual: bool) -> str:

@@ -69,6 +69,15 @@ class ArtifactCache:
                 content_type="application/json",
             )
 
+    def get_file(self, key: str, suffix: str, path: Path) -> bool:
+        """Write the file stored under `key` + `suffix` to `path`; False when absent. Not
+        counted as a hit or miss: a file goes with a model entry that is."""
+        return self._enabled and self.store.download(self.object_key(key, suffix), path)
+
+    def put_file(self, key: str, suffix: str, path: Path) -> None:
+        if self._enabled:
+            self.store.put_file(self.object_key(key, suffix), path)
+
     def get_pcm(self, key: str) -> Pcm | None:
         data = self._read(key, ".npz")
         if data is None:

@@ -1,10 +1,13 @@
-"""Mix: the dubbed lines over the original sound, which is ducked while dubbed speech plays.
+"""Mix: the dubbed lines over the source's background (its separated music and effects, dipped
+a little under dubbed speech), or over the whole source ducked under the dub when it was not
+separated. Lines kept in the source language keep their original dialogue.
 
 Everything streams in blocks, so memory does not grow with the length of the video.
 """
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,6 +16,7 @@ import numpy.typing as npt
 
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.render import FittedTake
+from globalvoice.media.envelope import SpanShape, span_presence
 from globalvoice.media.loudness import LoudnessMeter, LoudnessReading
 from globalvoice.media.pcm import stream_audio
 
@@ -20,6 +24,9 @@ __all__ = [
     "DEFAULT_DUB_RATE_HZ",
     "MIX_RATE_HZ",
     "DubTrackWriter",
+    "MixPlan",
+    "MixReading",
+    "MixSources",
     "duck_envelope",
     "mix_tracks",
 ]
@@ -28,8 +35,8 @@ MIX_RATE_HZ = 48_000
 _BLOCK_FRAMES = MIX_RATE_HZ * 2
 DEFAULT_DUB_RATE_HZ = 24_000  # a track with no take at all: any rate will do
 _SAMPLE_BYTES = 4  # float32
-_RAMP_MS = 120
-_HOLD_MS = 100
+_DUCK = SpanShape(ramp_ms=120, hold_ms=100)  # the dub's ducking or dip
+_KEEP = SpanShape(ramp_ms=80, hold_ms=150)  # a kept line's dialogue: the separation's own gate
 
 
 class DubTrackWriter:
@@ -99,52 +106,98 @@ class DubTrackWriter:
 def duck_envelope(
     first_frame: int, frames: int, spans_ms: Sequence[tuple[int, int]], *, duck_db: float
 ) -> npt.NDArray[np.float32]:
-    """Gain per frame for the original track: `duck_db` under dubbed speech, ramped in and out."""
-    floor = 10 ** (duck_db / 20)
-    times_ms = (first_frame + np.arange(frames)) * 1000 / MIX_RATE_HZ
-    depth = np.zeros(frames, dtype=np.float64)  # 0 = untouched, 1 = fully ducked
-    lo, hi = times_ms[0] - _RAMP_MS - _HOLD_MS, times_ms[-1] + _RAMP_MS + _HOLD_MS
-    for start, end in spans_ms:
-        if end < lo or start > hi:
-            continue
-        rise = np.clip((times_ms - (start - _HOLD_MS - _RAMP_MS)) / _RAMP_MS, 0, 1)
-        fall = np.clip(((end + _HOLD_MS + _RAMP_MS) - times_ms) / _RAMP_MS, 0, 1)
-        depth = np.maximum(depth, np.minimum(rise, fall))
-    return (1 - depth * (1 - floor)).astype(np.float32)
+    """Gain per frame: `duck_db` under dubbed speech, ramped in and out, 1 elsewhere."""
+    presence = span_presence(first_frame, frames, spans_ms, rate_hz=MIX_RATE_HZ, shape=_DUCK)
+    return (1 - presence * (1 - 10 ** (duck_db / 20))).astype(np.float32)
 
 
-def mix_tracks(
-    source: Path,
-    info: MediaInfo,
-    dub_track: Path,
-    out_path: Path,
-    *,
-    spans_ms: Sequence[tuple[int, int]],
-    duck_db: float,
-) -> LoudnessReading:
-    """Write original (ducked) + dub as 48 kHz stereo float WAV; return the mix's loudness."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MixSources:
+    """What a target's soundtrack is mixed from: the source, the dubbed speech and, when the
+    source was separated, its background and dialogue stems (None: duck the source)."""
+
+    source: Path
+    info: MediaInfo
+    dub_track: Path
+    background: Path | None = None
+    dialogue: Path | None = None
+
+    @property
+    def separated(self) -> bool:
+        return self.background is not None and self.dialogue is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MixPlan:
+    """Where the dub speaks, which lines keep their original voice, and the gains: the
+    background dips `bed_dip_db` under dubbed speech (separated), or the whole source is
+    ducked `duck_db` (not separated)."""
+
+    dub_spans_ms: Sequence[tuple[int, int]]
+    kept_spans_ms: Sequence[tuple[int, int]] = ()
+    duck_db: float = -14.0
+    bed_dip_db: float = -3.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MixReading:
+    """The mix's loudness, and its loudness where dialogue plays (dubbed or kept lines; None
+    when no line plays): the level a dub is normalised by."""
+
+    mix: LoudnessReading
+    dialogue: LoudnessReading | None
+
+
+def _bed(sources: MixSources) -> Iterator[npt.NDArray[np.float32]]:
+    """(frames, 4) blocks: the background (or source) in 0-1, the dialogue stem in 2-3."""
+
+    def stream(path: Path, demuxer: str | None = None) -> Iterator[npt.NDArray[np.float32]]:
+        return stream_audio(
+            path, rate_hz=MIX_RATE_HZ, channels=2, block_frames=_BLOCK_FRAMES, demuxer=demuxer
+        )
+
+    if sources.background is None or sources.dialogue is None:
+        for block in stream(sources.source, sources.info.container):
+            yield np.concatenate([block, np.zeros_like(block)], axis=1)
+        return
+    for background, dialogue in itertools.zip_longest(
+        stream(sources.background), stream(sources.dialogue), fillvalue=None
+    ):
+        if background is None or dialogue is None:
+            raise ValueError("the background and dialogue stems differ in length")
+        yield np.concatenate([background, dialogue], axis=1)
+
+
+def mix_tracks(sources: MixSources, out_path: Path, plan: MixPlan) -> MixReading:
+    """Write the dub over the source as 48 kHz stereo float WAV; return its loudness.
+
+    Separated: background (dipped under the dub) + dialogue of kept lines + dub. Otherwise:
+    the source, ducked under the dub, + dub."""
     import soundfile
 
     meter = LoudnessMeter(MIX_RATE_HZ, 2)
-    original = stream_audio(
-        source, rate_hz=MIX_RATE_HZ, channels=2, block_frames=_BLOCK_FRAMES, demuxer=info.container
+    dialogue_meter = LoudnessMeter(MIX_RATE_HZ, 2)
+    dub = stream_audio(
+        sources.dub_track, rate_hz=MIX_RATE_HZ, channels=1, block_frames=_BLOCK_FRAMES
     )
-    dub = stream_audio(dub_track, rate_hz=MIX_RATE_HZ, channels=1, block_frames=_BLOCK_FRAMES)
     position = 0
     rest = np.zeros((0, 1), dtype=np.float32)
+    heard = False
     with soundfile.SoundFile(
         str(out_path), "w", samplerate=MIX_RATE_HZ, channels=2, subtype="FLOAT"
     ) as out:
-        for orig_block in original:
+        for bed_block in _bed(sources):
             dub_block = next(dub, np.zeros((0, 1), dtype=np.float32))
-            frames = len(orig_block)
+            frames = len(bed_block)
             voice = np.zeros((frames, 1), dtype=np.float32)
             voice[: min(frames, len(dub_block))] = dub_block[:frames]
             rest = dub_block[frames:]  # the source's last block is short; the dub's may not be
-            gain = duck_envelope(position, frames, spans_ms, duck_db=duck_db)[:, None]
-            mixed = orig_block * gain + voice
+            mixed, speaking = _mix_block(bed_block, voice, position, (sources.separated, plan))
             out.write(mixed)
             meter.add(mixed)
+            if speaking.any():
+                heard = True
+                dialogue_meter.add(mixed[speaking])
             position += frames
         # A flagged last line may run past the source: never cut it.
         for dub_block in itertools.chain((rest,), dub):
@@ -153,4 +206,26 @@ def mix_tracks(
             mixed = np.repeat(dub_block, 2, axis=1)
             out.write(mixed)
             meter.add(mixed)
-    return meter.reading()
+            dialogue_meter.add(mixed)
+            heard = True
+    return MixReading(mix=meter.reading(), dialogue=dialogue_meter.reading() if heard else None)
+
+
+def _mix_block(
+    bed: npt.NDArray[np.float32],
+    voice: npt.NDArray[np.float32],
+    position: int,
+    how: tuple[bool, MixPlan],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """One block of the mix, and which of its frames carry dialogue."""
+    separated, plan = how
+    frames = len(bed)
+    dubbed = span_presence(position, frames, plan.dub_spans_ms, rate_hz=MIX_RATE_HZ, shape=_DUCK)
+    kept = span_presence(position, frames, plan.kept_spans_ms, rate_hz=MIX_RATE_HZ, shape=_KEEP)
+    speaking = (dubbed >= 0.5) | (kept >= 0.5)
+    if not separated:
+        gain = 1 - dubbed * (1 - 10 ** (plan.duck_db / 20))
+        return bed[:, :2] * gain[:, None] + voice, speaking
+    dip = 1 - dubbed * (1 - 10 ** (plan.bed_dip_db / 20))
+    mixed = bed[:, :2] * dip[:, None] + bed[:, 2:] * kept[:, None] + voice
+    return mixed.astype(np.float32), speaking

@@ -1,0 +1,1 @@
+"""Dialogue/background separation engines (the separate stage's models)."""

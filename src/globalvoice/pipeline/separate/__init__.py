@@ -1,0 +1,1 @@
+"""The separate stage: dialogue and background stems of the source (see `stems`)."""
