@@ -101,8 +101,18 @@ def silent_10h_flac(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--loudness", "nan"], "--loudness must be between -40.0 and -5.0 (got nan)"),
         (["--loudness", "inf"], "--loudness must be between -40.0 and -5.0 (got inf)"),
         (["--speakers", "0"], "--speakers must be a whole number between 1 and 20 (got 0)"),
+        (["--separation", "yes"], "--separation Input should be 'auto', 'on' or 'off'"),
     ],
-    ids=["tempo-0", "tempo-neg", "tempo-nan", "loud-1000", "loud-nan", "loud-inf", "speakers-0"],
+    ids=[
+        "tempo-0",
+        "tempo-neg",
+        "tempo-nan",
+        "loud-1000",
+        "loud-nan",
+        "loud-inf",
+        "speakers-0",
+        "separation-yes",
+    ],
 )
 def test_cli_bad_option_is_one_line_before_any_work(
     tmp_path: Path, speech_clip: Path, flags: list[str], message: str
@@ -191,8 +201,19 @@ def post_dub(api: ApiHarness, body: str | dict[str, object]) -> object:
         ('{"max_tempo": "fast"}', "max_tempo: must be between 1.0 and 2.0 (got 'fast')"),
         ('{"speakers": 0}', "speakers: must be a whole number between 1 and 20 (got 0)"),
         ('{"tempo": 1.2}', "tempo: Unexpected keyword argument"),
+        ('{"separation": "yes"}', "separation: Input should be 'auto', 'on' or 'off'"),
     ],
-    ids=["tempo-0", "tempo-neg", "loud-1000", "loud-nan", "loud-inf", "str", "spk-0", "extra"],
+    ids=[
+        "tempo-0",
+        "tempo-neg",
+        "loud-1000",
+        "loud-nan",
+        "loud-inf",
+        "str",
+        "spk-0",
+        "extra",
+        "separation",
+    ],
 )
 def test_api_bad_option_is_422_before_any_work(
     api: ApiHarness, speech_clip: Path, options: str, message: str

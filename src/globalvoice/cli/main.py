@@ -46,6 +46,15 @@ def dub(
         float | None, typer.Option(help="target loudness, -40 to -5 LUFS (default -23)")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute everything")] = False,
+    separation: Annotated[
+        str | None,
+        typer.Option(
+            "--separation",
+            metavar="auto|on|off",
+            help="dub over the source's music and effects, its voices removed (on), or duck the "
+            "whole source under the dub (off); default auto: separate when the engine can run",
+        ),
+    ] = None,
     speakers: Annotated[
         int | None,
         typer.Option("--speakers", help="number of speakers, 1 to 20 (default: estimate)"),
@@ -96,6 +105,7 @@ def dub(
         max_tempo=max_tempo,
         loudness=loudness,
         speakers=speakers,
+        separation=separation,
     )
     checked = preflight(flags)  # options, limits, probe: light imports, nothing decoded
     from globalvoice.cli.dub import run_dub

@@ -22,7 +22,12 @@ from globalvoice.media.probe import probe_media
 __all__ = ["CheckedDub", "DubFlags", "default_out_dir", "preflight", "removing_empty_out_dir"]
 
 # DubOptions field -> the flag that sets it, as errors name it
-_FLAGS = {"max_tempo": "--max-tempo", "loudness_lufs": "--loudness", "speakers": "--speakers"}
+_FLAGS = {
+    "max_tempo": "--max-tempo",
+    "loudness_lufs": "--loudness",
+    "speakers": "--speakers",
+    "separation": "--separation",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +41,7 @@ class DubFlags:
     max_tempo: float | None = None
     loudness: float | None = None
     speakers: int | None = None
+    separation: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,8 +65,9 @@ def preflight(flags: DubFlags) -> CheckedDub:
     """Validate the options, then probe the input and hold it to the limits. Raises a
     UserFacingError (one line) for the first problem; nothing is written."""
     settings = Settings()
-    given = {"max_tempo": flags.max_tempo, "loudness_lufs": flags.loudness}
-    options = validated_options({**given, "speakers": flags.speakers}, names=_FLAGS)
+    given: dict[str, object] = {"max_tempo": flags.max_tempo, "loudness_lufs": flags.loudness}
+    given |= {"speakers": flags.speakers, "separation": flags.separation}
+    options = validated_options(given, names=_FLAGS)
     check_target_count(flags.targets, settings.limits)
     # absolute: a relative name with a colon ("take:2.mp4") is a file, not an ffmpeg protocol
     input_path = flags.input_path.absolute()

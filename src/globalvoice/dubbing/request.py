@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import ClassVar, cast
+from typing import ClassVar, Literal, cast
 
 import annotated_types
 from pydantic import (
@@ -135,6 +135,12 @@ class DubOptions:
         le=int(_RANGES["speakers"][1]),
         description="how many people speak; null: estimate it",
     )
+    separation: Literal["auto", "on", "off"] | None = Field(
+        default=None,
+        description="split the source into dialogue and background and dub over the "
+        "background (on), or duck the whole source under the dub (off); null: the default "
+        "(auto: separate when the engine can run)",
+    )
 
     @field_validator("max_tempo", "loudness_lufs", "speakers", mode="wrap")
     @classmethod
@@ -158,7 +164,7 @@ class DubOptions:
                 },
             ) from None
 
-    def overrides(self) -> dict[str, float | int]:
+    def overrides(self) -> dict[str, float | int | str]:
         """The options the user set, by PipelineSettings field name."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
