@@ -77,6 +77,8 @@ def run_doctor(console: Console) -> bool:
     check("translation", lambda: _describe_mt(settings))
     check("voices", lambda: registry.build_tts(settings).info.model_id)
     check("voice bank", lambda: _describe_bank(settings))
+    if settings.pipeline.separation != "off":
+        check("separation", lambda: _describe_separator(settings))
     if settings.mt.kind == "mt.embedded" and shutil.which("apertium") is None:
         is_ok = False
         console.print(
@@ -92,6 +94,11 @@ def run_doctor(console: Console) -> bool:
     else:
         console.print(f"[green]ok[/]   disk: {free / 1024**3:.1f} GiB free at {cache}")
     return is_ok
+
+
+def _describe_separator(settings: Settings) -> str:
+    info = registry.build_separator(settings).info
+    return f"{info.name} {info.model_id} ({info.licence})"
 
 
 def _voice_bank(settings: Settings) -> "VoiceBank":

@@ -167,7 +167,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port")] = None,
     workers: Annotated[
         str | None,
-        typer.Option(help="worker pools to run in this process: all, none, or stt,mt,tts,media"),
+        typer.Option(
+            help="worker pools to run in this process: all, none, or stt,mt,tts,media,separate"
+        ),
     ] = None,
 ) -> None:
     """Run the HTTP API. With no configuration: embedded database, storage, Temporal, workers."""
@@ -187,7 +189,9 @@ def serve(
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="pools to serve: all, or stt,mt,tts,media")] = "all",
+    queues: Annotated[
+        str, typer.Option(help="pools to serve: all, or stt,mt,tts,media,separate")
+    ] = "all",
 ) -> None:
     """Run workers for some pools (set GV_SERVICE__TEMPORAL_ADDRESS and the shared stores)."""
     from globalvoice.cli.service import run_worker
