@@ -17,7 +17,15 @@ from globalvoice.pipeline.separate.stems import SeparationJob, StemPaths, separa
 
 NO_SPEECH = "no speech: the source is kept unchanged"
 
-__all__ = ["NO_SPEECH", "SoundBed", "SoundPlace", "ducked_bed", "separate_step", "stem_paths"]
+__all__ = [
+    "NO_SPEECH",
+    "SoundBed",
+    "SoundPlace",
+    "dialogue_spans",
+    "ducked_bed",
+    "separate_step",
+    "stem_paths",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +52,23 @@ def stem_paths(out_dir: Path, stem: str) -> StemPaths:
         dialogue=out_dir / f"{stem}.dialogue.flac",
         background=out_dir / f"{stem}.background.flac",
     )
+
+
+def dialogue_spans(analysis: SourceAnalysis) -> list[tuple[int, int]]:
+    """Where someone speaks: every line, and every speaker turn the VAD found (speech Whisper
+    did not put in a line, or a line's edges Whisper placed late or early), merged."""
+    turns = analysis.diarization.turns if analysis.diarization else ()
+    spans = sorted(
+        [(line.start_ms, line.end_ms) for line in analysis.lines]
+        + [(turn.start_ms, turn.end_ms) for turn in turns]
+    )
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def ducked_bed(analysis: SourceAnalysis, settings: PipelineSettings, reason: str) -> SoundBed:
@@ -78,7 +103,7 @@ def separate_step(
         source=place.input_path,
         info=analysis.info,
         digest=analysis.digest,
-        spans_ms=[(line.start_ms, line.end_ms) for line in analysis.lines],
+        spans_ms=dialogue_spans(analysis),
     )
     with run.clock.stage("separate"):
         figures = separate_source(job, separator, paths, run.cache, run.progress)
