@@ -78,16 +78,19 @@ def _git(*args: str) -> str:
 
 
 def _machine() -> dict[str, Any]:
-    cpu_model = ""
+    """The CPU a figure was measured on: the int8 models run 2-4x faster with AVX-512 VNNI."""
+    cpu_model, flags = "", ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and not cpu_model:
                 cpu_model = line.split(":", 1)[1].strip()
-                break
+            if line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1]
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu_model": cpu_model,
+        "avx512_vnni": "avx512_vnni" in flags.split(),
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
