@@ -51,9 +51,27 @@ def dub(
     )
 
 
-def loudness_of(path: Path) -> float:
-    blocks = list(stream_audio(path, rate_hz=48_000, channels=2, block_frames=480_000))
-    return float(pyloudnorm.Meter(48_000).integrated_loudness(np.concatenate(blocks)))
+# Where the mix counts as dialogue for its loudness (pipeline/output/mix.py): a line's span with
+# the ducking's 100 ms hold and half its 120 ms ramp on either side.
+_DIALOGUE_EDGE_MS = 160
+
+
+def dialogue_loudness_of(path: Path, manifest: dict[str, Any], target: str) -> float:
+    """The mix's loudness where its lines play (dubbed at their dubbed times, kept at their
+    own): what a dub is normalised by."""
+    rate = 48_000
+    audio = np.concatenate(list(stream_audio(path, rate_hz=rate, channels=2, block_frames=rate)))
+    speaking = np.zeros(len(audio), dtype=bool)
+    for segment in manifest["segments"]:
+        line = segment["targets"][target]
+        start, end = (
+            (line["dubbed_start_ms"], line["dubbed_end_ms"])
+            if line["is_dubbed"]
+            else (segment["start_ms"], segment["end_ms"])
+        )
+        first = max(0, (start - _DIALOGUE_EDGE_MS) * rate // 1000)
+        speaking[first : (end + _DIALOGUE_EDGE_MS) * rate // 1000] = True
+    return float(pyloudnorm.Meter(rate).integrated_loudness(audio[speaking]))
 
 
 def transcribe_file(path: Path, language: str, engines: DubEngines) -> str:
@@ -78,13 +96,15 @@ def check_outputs(
     source = manifest["source_language"]
     assert {(source, "subtitles_srt"), (source, "subtitles_vtt")} <= kinds
     assert [kind for _, kind in kinds].count("transcript") == 1
+    if manifest["sound"]["mix"] == "separated":  # the M&E track and the source's dialogue
+        assert {("all", "background"), (source, "dialogue")} <= kinds
     for target in targets:
         expected = {"audio", "subtitles_srt", "subtitles_vtt", "translation"}
         expected |= {"video"} if has_video else set()
-        # the transcript is filed under the source language, which a target may equal
-        assert {kind for lang, kind in kinds if lang == target} - {"speech_stem", "transcript"} == (
-            expected
-        )
+        # the transcript and the separated dialogue are filed under the source language, which
+        # a target may equal
+        source_files = {"speech_stem", "transcript", "dialogue"}
+        assert {kind for lang, kind in kinds if lang == target} - source_files == expected
         for artifact in manifest["artifacts"]:
             assert (out / artifact["path"]).stat().st_size > 0
         audio = next(
@@ -92,7 +112,7 @@ def check_outputs(
             for a in manifest["artifacts"]
             if a["language"] == target and a["kind"] == "audio"
         )
-        assert abs(loudness_of(audio) - target_lufs) <= 0.5
+        assert abs(dialogue_loudness_of(audio, manifest, target) - target_lufs) <= 0.5
         assert manifest["summary"][target]["true_peak_dbtp"] <= -1.0 + 0.2
         if has_video:
             video = out / next(

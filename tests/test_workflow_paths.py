@@ -56,6 +56,9 @@ from globalvoice.storage.events import LocalEventBus
 
 PREFIX = "gvtest"
 WAIT_S = 30.0  # every scenario finishes in seconds; this only bounds a broken one
+# The dev server starts in about a second; under a full test run on 2 cores it once took more
+# than temporalio's 5 s default, so give it room (a broken start still fails, later).
+DEV_SERVER_STARTUP = timedelta(seconds=60)
 
 
 # --- stub activities: what they were asked, and how each one behaves ---
@@ -173,7 +176,8 @@ def _job(targets: list[str]) -> DubJob:
 async def _cluster(stubs: Stubs) -> AsyncIterator[Client]:
     """A dev server and one worker per pool, as build_workers lays them out, running `stubs`."""
     async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_binary())
+        dev_server_existing_path=str(temporal_binary()),
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
     ) as env:
         with ThreadPoolExecutor(max_workers=8) as executor:
             async with AsyncExitStack() as workers:
@@ -346,7 +350,8 @@ def test_build_workers_registers_each_pools_activities_and_the_workflow(tmp_path
 
     async def scenario() -> dict[str, tuple[set[str], bool]]:
         async with await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_binary())
+            dev_server_existing_path=str(temporal_binary()),
+            dev_server_startup_timeout=DEV_SERVER_STARTUP,
         ) as env:
             with ThreadPoolExecutor(max_workers=8) as executor:
                 workers = build_workers(env.client, ctx, list(Pool), executor=executor)
