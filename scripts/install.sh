@@ -20,6 +20,12 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[embedded,service,dev]"
+# MediaPipe 0.10.21 is the last release that ships its face models; its metadata pins numpy<2
+# and pulls jax, neither of which it needs for the face mesh: installed without its declared
+# dependencies (what it does need is in the `embedded` extra: absl-py, attrs, flatbuffers,
+# protobuf<7, opencv-python-headless, matplotlib).
+.venv/bin/python -m pip show -q mediapipe >/dev/null 2>&1 \
+  || .venv/bin/python -m pip install -q --no-deps "mediapipe==0.10.21"
 # The shipped voices' reference takes (the voice search compares every speaker to them): made
 # once here rather than inside the first dub. Skipped when already there.
 .venv/bin/globalvoice prepare

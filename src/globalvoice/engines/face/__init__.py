@@ -1,0 +1,1 @@
+"""Face landmark engines (the lipsync stage's eyes)."""
