@@ -1,0 +1,66 @@
+"""Which face speaks a line: of the faces in view while it plays, the one whose mouth moves with
+the line's source dialogue (the sync measure at lag 0 +-1 frame), if any moves enough.
+
+A face too small to redraw (inter-ocular distance under `min_eye_px`) or seen in too few of
+the line's frames is not a candidate; the choice says why no face was taken, for the manifest.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from globalvoice.pipeline.lipsync.sync import sync_measure
+from globalvoice.pipeline.lipsync.track import VideoFaces
+
+__all__ = ["FaceChoice", "FacePolicy", "choose_face"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FacePolicy:
+    min_eye_px: float = 24.0  # ~ a 60 px wide face: its mouth is a few pixels tall below this
+    min_seen: float = 0.8  # share of the line's frames the face must be found in
+    min_sync: float = 0.15  # in-sync talking heads measure 0.3-0.7, other speech about 0.0-0.1
+
+
+@dataclass(frozen=True, slots=True)
+class FaceChoice:
+    track_id: int | None  # None: no face is redrawn for this line
+    sync: float | None  # the chosen face's (or best candidate's) sync with the source dialogue
+    reason: str
+
+
+def choose_face(
+    faces: VideoFaces,
+    envelope: npt.NDArray[np.float64],
+    frames: tuple[int, int],
+    policy: FacePolicy = FacePolicy(),
+) -> FaceChoice:
+    """The face that speaks frames [first, last) of the video, given the source dialogue's
+    envelope (`sync.speech_envelope`, one value per frame of the whole video)."""
+    first, last = frames
+    candidates: list[tuple[float, int]] = []
+    small = seldom = 0
+    for track in faces.tracks:
+        mouth = track.mouth_series(faces.frames)[first:last]
+        seen = ~np.isnan(mouth)
+        if not seen.any():
+            continue
+        if seen.mean() < policy.min_seen:
+            seldom += 1
+            continue
+        eyes = np.asarray(track.eye_distance_px, dtype=np.float64)
+        if float(np.nanmedian(eyes)) < policy.min_eye_px:
+            small += 1
+            continue
+        candidates.append((sync_measure(mouth, envelope[first:last]).at_zero, track.track_id))
+    if not candidates:
+        if small:
+            return FaceChoice(track_id=None, sync=None, reason="face too small")
+        if seldom:
+            return FaceChoice(track_id=None, sync=None, reason="face in view too briefly")
+        return FaceChoice(track_id=None, sync=None, reason="no face in view")
+    sync, track_id = max(candidates)
+    if sync < policy.min_sync:
+        return FaceChoice(track_id=None, sync=sync, reason="no face moves with the speech")
+    return FaceChoice(track_id=track_id, sync=sync, reason="speaking face")
