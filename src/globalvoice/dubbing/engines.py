@@ -24,6 +24,7 @@ __all__ = [
     "build_separator",
     "engine_entry",
     "engine_table",
+    "load_separator",
     "voice_store",
 ]
 
@@ -50,18 +51,23 @@ def voice_store(settings: Settings) -> ArtifactCache:
     return ArtifactCache(LocalBlobStore(settings.cache_dir), prefix=layout.VOICE_BANK_PREFIX)
 
 
+def load_separator(settings: Settings) -> tuple[Separator | None, str]:
+    """The configured separator, or None and why it cannot run (a dub then ducks)."""
+    try:
+        return registry.build_separator(settings), ""
+    except UserFacingError as err:
+        return None, f"separation unavailable: {err.user_message}"
+
+
 def build_separator(settings: Settings) -> tuple[Separator | None, str]:
     """The separator the settings ask for, or None and why not. With separation "auto" an
     engine that cannot load means ducking (said in the manifest); with "on" it is an error."""
     mode = settings.pipeline.separation
     if mode == "off":
         return None, ""
-    try:
+    if mode == "on":
         return registry.build_separator(settings), ""
-    except UserFacingError as err:
-        if mode == "on":
-            raise
-        return None, f"separation unavailable: {err.user_message}"
+    return load_separator(settings)
 
 
 def build_engines(settings: Settings) -> DubEngines:

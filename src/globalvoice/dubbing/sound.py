@@ -40,7 +40,7 @@ class SoundBed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SoundPlace:
-    """The source file, its digest-checked analysis, and `<out_dir>/<stem>.*` for the stems."""
+    """The source file, and `<out_dir>/<stem>.*` for its stems."""
 
     input_path: Path
     out_dir: Path

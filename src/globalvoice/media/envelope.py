@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SpanShape", "span_presence"]
+__all__ = ["DIALOGUE_GATE", "SpanShape", "gain_under", "span_presence"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -16,6 +16,17 @@ class SpanShape:
 
     ramp_ms: int = 120
     hold_ms: int = 100
+
+
+# Where a source's dialogue is taken out of its background (pipeline.separate) and where a
+# line kept in its own language gets it back (pipeline.output.mix): one shape, so that the two
+# add up to the source. Around each line: its breath and its tail.
+DIALOGUE_GATE = SpanShape(ramp_ms=80, hold_ms=150)
+
+
+def gain_under(presence: npt.NDArray[np.float32], gain_db: float) -> npt.NDArray[np.float32]:
+    """Per frame: `gain_db` (as a factor) where `presence` is 1, unity where it is 0."""
+    return (1 - presence * (1 - 10 ** (gain_db / 20))).astype(np.float32)
 
 
 def span_presence(

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from globalvoice.config.settings import Settings
-from globalvoice.domain.errors import UserFacingError
+from globalvoice.dubbing.engines import load_separator
 from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
@@ -92,11 +92,8 @@ class WorkerContext:
     def separator(self) -> tuple[Separator | None, str]:
         """The separation engine, or None and why it cannot run (the dub then ducks)."""
         with self._lock:
-            if self._separator is None:
-                try:
-                    self._separator = (registry.build_separator(self.settings), "")
-                except UserFacingError as err:
-                    self._separator = (None, f"separation unavailable: {err.user_message}")
+            if self._separator is None:  # whatever the default mode: a dub may ask for it
+                self._separator = load_separator(self.settings)
             return self._separator
 
     def tts(self) -> Synthesizer:

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.render import FittedTake
-from globalvoice.media.envelope import SpanShape, span_presence
+from globalvoice.media.envelope import DIALOGUE_GATE, SpanShape, gain_under, span_presence
 from globalvoice.media.loudness import LoudnessMeter, LoudnessReading
 from globalvoice.media.pcm import stream_audio
 
@@ -36,7 +36,6 @@ _BLOCK_FRAMES = MIX_RATE_HZ * 2
 DEFAULT_DUB_RATE_HZ = 24_000  # a track with no take at all: any rate will do
 _SAMPLE_BYTES = 4  # float32
 _DUCK = SpanShape(ramp_ms=120, hold_ms=100)  # the dub's ducking or dip
-_KEEP = SpanShape(ramp_ms=80, hold_ms=150)  # a kept line's dialogue: the separation's own gate
 
 
 class DubTrackWriter:
@@ -108,7 +107,7 @@ def duck_envelope(
 ) -> npt.NDArray[np.float32]:
     """Gain per frame: `duck_db` under dubbed speech, ramped in and out, 1 elsewhere."""
     presence = span_presence(first_frame, frames, spans_ms, rate_hz=MIX_RATE_HZ, shape=_DUCK)
-    return (1 - presence * (1 - 10 ** (duck_db / 20))).astype(np.float32)
+    return gain_under(presence, duck_db)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,10 +120,6 @@ class MixSources:
     dub_track: Path
     background: Path | None = None
     dialogue: Path | None = None
-
-    @property
-    def separated(self) -> bool:
-        return self.background is not None and self.dialogue is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,24 +143,28 @@ class MixReading:
     dialogue: LoudnessReading | None
 
 
-def _bed(sources: MixSources) -> Iterator[npt.NDArray[np.float32]]:
-    """(frames, 4) blocks: the background (or source) in 0-1, the dialogue stem in 2-3."""
+Block = npt.NDArray[np.float32]
 
-    def stream(path: Path, demuxer: str | None = None) -> Iterator[npt.NDArray[np.float32]]:
+
+def _bed(sources: MixSources) -> Iterator[tuple[Block, Block | None]]:
+    """Blocks of the background and the dialogue stem, or of the source and None when it was
+    not separated, (frames, 2) each."""
+
+    def stream(path: Path, demuxer: str | None = None) -> Iterator[Block]:
         return stream_audio(
             path, rate_hz=MIX_RATE_HZ, channels=2, block_frames=_BLOCK_FRAMES, demuxer=demuxer
         )
 
     if sources.background is None or sources.dialogue is None:
         for block in stream(sources.source, sources.info.container):
-            yield np.concatenate([block, np.zeros_like(block)], axis=1)
+            yield block, None
         return
     for background, dialogue in itertools.zip_longest(
         stream(sources.background), stream(sources.dialogue), fillvalue=None
     ):
         if background is None or dialogue is None:
             raise ValueError("the background and dialogue stems differ in length")
-        yield np.concatenate([background, dialogue], axis=1)
+        yield background, dialogue
 
 
 def mix_tracks(sources: MixSources, out_path: Path, plan: MixPlan) -> MixReading:
@@ -186,13 +185,14 @@ def mix_tracks(sources: MixSources, out_path: Path, plan: MixPlan) -> MixReading
     with soundfile.SoundFile(
         str(out_path), "w", samplerate=MIX_RATE_HZ, channels=2, subtype="FLOAT"
     ) as out:
-        for bed_block in _bed(sources):
+        for bed_block, dialogue_block in _bed(sources):
             dub_block = next(dub, np.zeros((0, 1), dtype=np.float32))
             frames = len(bed_block)
             voice = np.zeros((frames, 1), dtype=np.float32)
             voice[: min(frames, len(dub_block))] = dub_block[:frames]
             rest = dub_block[frames:]  # the source's last block is short; the dub's may not be
-            mixed, speaking = _mix_block(bed_block, voice, position, (sources.separated, plan))
+            bed = _Bed(sound=bed_block, dialogue=dialogue_block, position=position)
+            mixed, speaking = _mix_block(bed, voice, plan)
             out.write(mixed)
             meter.add(mixed)
             if speaking.any():
@@ -211,21 +211,25 @@ def mix_tracks(sources: MixSources, out_path: Path, plan: MixPlan) -> MixReading
     return MixReading(mix=meter.reading(), dialogue=dialogue_meter.reading() if heard else None)
 
 
-def _mix_block(
-    bed: npt.NDArray[np.float32],
-    voice: npt.NDArray[np.float32],
-    position: int,
-    how: tuple[bool, MixPlan],
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+@dataclass(frozen=True, slots=True)
+class _Bed:
+    """A block of what the dub is mixed over, from frame `position` on: the background (or the
+    whole source) and, when separated, the source's dialogue."""
+
+    sound: Block
+    dialogue: Block | None
+    position: int
+
+
+def _mix_block(bed: _Bed, voice: Block, plan: MixPlan) -> tuple[Block, npt.NDArray[np.bool_]]:
     """One block of the mix, and which of its frames carry dialogue."""
-    separated, plan = how
-    frames = len(bed)
+    frames, position = len(bed.sound), bed.position
     dubbed = span_presence(position, frames, plan.dub_spans_ms, rate_hz=MIX_RATE_HZ, shape=_DUCK)
-    kept = span_presence(position, frames, plan.kept_spans_ms, rate_hz=MIX_RATE_HZ, shape=_KEEP)
+    kept = span_presence(
+        position, frames, plan.kept_spans_ms, rate_hz=MIX_RATE_HZ, shape=DIALOGUE_GATE
+    )
     speaking = (dubbed >= 0.5) | (kept >= 0.5)
-    if not separated:
-        gain = 1 - dubbed * (1 - 10 ** (plan.duck_db / 20))
-        return bed[:, :2] * gain[:, None] + voice, speaking
-    dip = 1 - dubbed * (1 - 10 ** (plan.bed_dip_db / 20))
-    mixed = bed[:, :2] * dip[:, None] + bed[:, 2:] * kept[:, None] + voice
-    return mixed.astype(np.float32), speaking
+    if bed.dialogue is None:
+        return bed.sound * gain_under(dubbed, plan.duck_db)[:, None] + voice, speaking
+    dipped = bed.sound * gain_under(dubbed, plan.bed_dip_db)[:, None]
+    return (dipped + bed.dialogue * kept[:, None] + voice).astype(np.float32), speaking

@@ -21,15 +21,13 @@ from pydantic import BaseModel, TypeAdapter
 from globalvoice.domain.media import MediaInfo
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.engines.separation.protocol import Separator, Stems
-from globalvoice.media.envelope import SpanShape, span_presence
+from globalvoice.media.envelope import DIALOGUE_GATE, span_presence
 from globalvoice.media.ffmpeg import input_arg, run_ffmpeg
 from globalvoice.media.pcm import stream_audio
 from globalvoice.pipeline import keys
 from globalvoice.storage.cache import ArtifactCache
 
-__all__ = ["DIALOGUE_GATE", "SeparationFigures", "SeparationJob", "StemPaths", "separate_source"]
-
-DIALOGUE_GATE = SpanShape(ramp_ms=80, hold_ms=150)  # around each line: its breath and tail
+__all__ = ["SeparationFigures", "SeparationJob", "StemPaths", "separate_source"]
 _BLOCK_S = 2
 
 
