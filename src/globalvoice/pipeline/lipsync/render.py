@@ -1,0 +1,223 @@
+"""The second pass: every frame decoded, the planned faces redrawn, re-encoded, in blocks.
+
+A block is `BLOCK_FRAMES` consecutive frames encoded on their own (H.264, starting on a key
+frame) and stored as soon as it is done; a run that stops part-way resumes after the last
+stored block. The blocks are joined without re-encoding at the end. Frames keep their
+timestamps (variable frame rates stay as they were) and size; outside a plan's faces every
+pixel keeps its decoded value.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from globalvoice.engines.face.protocol import FaceLandmarker
+from globalvoice.engines.lipsync.protocol import FaceCrop, LineMouths
+from globalvoice.media.ffmpeg import input_arg, run_ffmpeg
+from globalvoice.pipeline.lipsync.bank import crop_face
+from globalvoice.pipeline.lipsync.geometry import Pose
+from globalvoice.pipeline.lipsync.planes import Planes
+from globalvoice.pipeline.lipsync.sync import mouth_opening
+
+__all__ = ["BLOCK_FRAMES", "BlockStore", "FacePlan", "render_video"]
+
+BLOCK_FRAMES = 250  # 10 s at 25 fps: what a restart may redo
+_RAMP_FRAMES = 3  # a line's redrawn mouth fades in and out over this many frames
+_CRF = "17"
+
+
+class BlockStore(Protocol):
+    def get(self, index: int, path: Path) -> bool:
+        """Write block `index`, if stored, to `path`."""
+        ...
+
+    def put(self, index: int, path: Path) -> None: ...
+
+
+@dataclass(slots=True, kw_only=True)
+class FacePlan:
+    """One line redrawn on one face: frames [first, last) of the video."""
+
+    line_id: str
+    first: int
+    last: int
+    poses: list[Pose | None]  # per frame of the line
+    openings: npt.NDArray[np.float64]  # the face's measured opening per frame (NaN: unseen)
+    widths: npt.NDArray[np.float64]
+    mask: npt.NDArray[np.float32]  # canonical lower-face mask
+    mouths: LineMouths
+    measured: npt.NDArray[np.float64] | None = None  # the output's opening, filled as drawn
+
+    def weight(self, offset: int) -> float:
+        frames = self.last - self.first
+        edge = min(offset + 1, frames - offset)
+        return min(1.0, edge / (_RAMP_FRAMES + 1))
+
+
+@dataclass(frozen=True, slots=True)
+class RenderFigures:
+    frames: int
+    redrawn: int
+    blocks: int
+    resumed_blocks: int
+
+
+def render_video(
+    video: Path,
+    plans: Sequence[FacePlan],
+    out: Path,
+    *,
+    blocks: BlockStore,
+    measure: FaceLandmarker,
+    on_block: Callable[[int, int], None] = lambda done, total: None,
+) -> RenderFigures:
+    """Write `video` with the plans' faces redrawn to `out` (video only, H.264 in MP4)."""
+    import av
+
+    by_frame: dict[int, list[FacePlan]] = {}
+    for plan in plans:
+        plan.measured = np.full(plan.last - plan.first, np.nan)
+        for index in range(plan.first, plan.last):
+            by_frame.setdefault(index, []).append(plan)
+    work = out.parent / f".{out.name}.blocks"
+    work.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    redrawn = resumed = 0
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        total = _block_count(stream)
+        writer: _BlockWriter | None = None
+        for index, frame in enumerate(container.decode(stream)):
+            block = index // BLOCK_FRAMES
+            if index % BLOCK_FRAMES == 0:
+                if writer is not None:
+                    paths.append(writer.close(blocks))
+                    on_block(len(paths), total)
+                path = work / f"{block:06d}.mp4"
+                if blocks.get(block, path):
+                    writer, resumed = None, resumed + 1
+                    paths.append(path)
+                    continue
+                writer = _BlockWriter(path, block, stream)
+            if writer is None:
+                continue  # a stored block
+            planned = by_frame.get(index, [])
+            if planned:
+                planes = Planes(frame)
+                for plan in planned:
+                    redrawn += _redraw(planes, plan, index - plan.first, measure)
+                frame = planes.frame()
+            writer.add(frame)
+        if writer is not None:
+            paths.append(writer.close(blocks))
+        on_block(len(paths), max(total, len(paths)))
+    _join(sorted(set(paths)), out)
+    for path in work.iterdir():
+        path.unlink()
+    work.rmdir()
+    return RenderFigures(
+        frames=index + 1 if paths else 0, redrawn=redrawn, blocks=len(paths), resumed_blocks=resumed
+    )
+
+
+def _block_count(stream: Any) -> int:
+    frames = int(stream.frames or 0)
+    return max(1, -(-frames // BLOCK_FRAMES)) if frames else 1
+
+
+class _BlockWriter:
+    def __init__(self, path: Path, index: int, source: Any) -> None:
+        import av
+
+        self.path, self.index = path, index
+        self._container = av.open(str(path), "w", format="mp4")
+        rate = source.average_rate or source.guessed_rate or 25
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width = source.codec_context.width
+        self._stream.height = source.codec_context.height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.time_base = source.time_base
+        self._stream.options = {"preset": "veryfast", "crf": _CRF}
+        self._first_pts: int | None = None
+
+    def add(self, frame: Any) -> None:
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        if self._first_pts is None:
+            self._first_pts = frame.pts or 0
+        frame.pts = (frame.pts or 0) - self._first_pts  # each block starts at 0; the join adds
+        frame.pict_type = 0  # let the encoder choose (a decoder's I/P types are not ours)
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self, blocks: BlockStore) -> Path:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        blocks.put(self.index, self.path)
+        return self.path
+
+
+def _join(paths: list[Path], out: Path) -> None:
+    listing = out.parent / f".{out.name}.blocks.txt"
+    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in paths), encoding="utf-8")
+    try:
+        run_ffmpeg(
+            [
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                input_arg(listing),
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                input_arg(out),
+            ],
+            what="join the lip-synced video's blocks",
+        )
+    finally:
+        listing.unlink(missing_ok=True)
+
+
+def _redraw(planes: Planes, plan: FacePlan, offset: int, measure: FaceLandmarker) -> int:
+    """Draw the plan's mouth into this frame; 1 if drawn. Measures the output's opening."""
+    import cv2
+
+    pose = plan.poses[offset]
+    if pose is None:
+        return 0
+    own, box = crop_face(planes, pose)
+    if box is None:
+        return 0
+    face = FaceCrop(
+        image=own, opening=float(plan.openings[offset]), width=float(plan.widths[offset])
+    )
+    new = plan.mouths.mouth(offset, face).astype(np.float32)
+    mask = plan.mask * plan.weight(offset)
+    weights = mask[..., None]
+    shift = ((own.astype(np.float32) - new) * weights).sum(axis=(0, 1)) / max(
+        float(mask.sum()), 1e-6
+    )
+    new += shift  # the retrieved face's colour, moved to this frame's
+    size = (box[2] - box[0], box[3] - box[1])
+    inverse = pose.inverse
+    inverse[:, 2] -= (box[0], box[1])
+    pasted = cv2.warpAffine(
+        new, inverse, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    alpha = cv2.warpAffine(mask, inverse, size, flags=cv2.INTER_LINEAR)[..., None]
+    region = planes.rgb(box).astype(np.float32)
+    blended = np.clip(region * (1 - alpha) + pasted * alpha + 0.5, 0, 255).astype(np.uint8)
+    planes.put_rgb(box, blended, where=alpha[..., 0] > 1 / 255)
+    found = measure.faces(blended)
+    if found and plan.measured is not None:
+        plan.measured[offset] = mouth_opening(found[0].points)
+    return 1

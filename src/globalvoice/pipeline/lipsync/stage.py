@@ -1,0 +1,214 @@
+"""The lipsync stage: the speaking face of each dubbed line redrawn to say the new words.
+
+1. Track every face shot by shot (track.track_faces), collecting the speaker's own face images
+   from the frames of dubbed lines as it goes (bank.BankCollector).
+2. For each line, the face that speaks it: the one whose mouth moves with the line's source
+   dialogue (speaker_face.choose_face); or why none.
+3. Per line and face: the mouth targets from the dubbed speech's phonemes (targets), the mouth
+   engine's images for them, the smoothed pose and one feathered mask.
+4. Decode again, redraw, re-encode in resumable blocks (render.render_video), measuring the
+   output's mouth for the sync figure beside the untouched frames'.
+"""
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
+from globalvoice.domain.render import TimedPhoneme
+from globalvoice.engines.face.protocol import FaceLandmarker
+from globalvoice.engines.lipsync.protocol import MouthCue, MouthEngine
+from globalvoice.pipeline.lipsync.audio import file_envelope, read_span
+from globalvoice.pipeline.lipsync.bank import BankCollector
+from globalvoice.pipeline.lipsync.geometry import (
+    canonical_pose,
+    face_mask,
+    mouth_width,
+    smooth_poses,
+)
+from globalvoice.pipeline.lipsync.render import BlockStore, FacePlan, render_video
+from globalvoice.pipeline.lipsync.report import LineSync, LipsyncReport, SyncFigure
+from globalvoice.pipeline.lipsync.speaker_face import FaceChoice, FacePolicy, choose_face
+from globalvoice.pipeline.lipsync.sync import sync_measure
+from globalvoice.pipeline.lipsync.targets import energy_targets, mouth_range, viseme_targets
+from globalvoice.pipeline.lipsync.track import VideoFaces, track_faces
+
+__all__ = ["LipsyncJob", "LipsyncLine", "LipsyncTools", "lipsync_video"]
+
+_LEAD_MS = 80  # the mouth starts moving a little before the sound (and ends after)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LipsyncLine:
+    """A dubbed line: its source span (whose face speaks it) and the dub's span and phonemes
+    (timeline times). The frames changed cover both spans."""
+
+    line_id: str
+    source_ms: tuple[int, int]
+    dub_ms: tuple[int, int]
+    phonemes: tuple[TimedPhoneme, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LipsyncJob:
+    video: Path
+    lines: tuple[LipsyncLine, ...]
+    dub_speech: Path  # the dubbed speech alone (any audio file)
+    source_dialogue: Path  # the source's dialogue (the separated stem, or the source itself)
+    out: Path  # the redrawn video, video only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LipsyncTools:
+    engine: MouthEngine
+    landmarker: FaceLandmarker  # tracks the source
+    measure: FaceLandmarker  # measures the output (its own tracking state)
+    blocks: BlockStore
+    policy: FacePolicy = FacePolicy()
+    progress: ProgressSink = NO_PROGRESS
+    language: str | None = None
+
+
+def lipsync_video(job: LipsyncJob, tools: LipsyncTools) -> LipsyncReport:
+    """Redraw the speaking faces of `job.lines` into `job.out`; the report says, line by line,
+    what was done. When no line has a speaking face, nothing is written (`report.redrawn`
+    is False): the source's video is to be used as it is."""
+    with tempfile.TemporaryDirectory(prefix="gv-lipsync-") as scratch:
+        faces, collector = _track(job, tools, Path(scratch))
+        times = faces.frame_times()
+        period = 1.0 / faces.fps
+        source_env = file_envelope(job.source_dialogue, times, period)
+        dub_env = file_envelope(job.dub_speech, times, period)
+        plans: list[FacePlan] = []
+        entries: dict[str, LineSync] = {}
+        taken: dict[int, int] = {}  # track -> the last frame already planned on it
+        for line in job.lines:
+            first, last = _frames_of(line, times)
+            choice = choose_face(faces, source_env, _source_frames(line, times), tools.policy)
+            plan, entry = _plan_line(
+                line, choice, (first, last), faces, collector, dub_env, job, tools, taken
+            )
+            entries[line.line_id] = entry
+            if plan is not None:
+                plans.append(plan)
+        if not plans:
+            return LipsyncReport.of(tools.engine.info, faces, list(entries.values()), redrawn=False)
+        figures = render_video(
+            job.video,
+            plans,
+            job.out,
+            blocks=tools.blocks,
+            measure=tools.measure,
+            on_block=lambda done, total: tools.progress(
+                StageProgress(stage="lipsync", done=done, total=total, language=tools.language)
+            ),
+        )
+        for plan in plans:
+            entry = entries[plan.line_id]
+            env = dub_env[plan.first : plan.last]
+            measured = plan.measured if plan.measured is not None else np.full(len(env), np.nan)
+            entries[plan.line_id] = entry.with_output(
+                SyncFigure.of(sync_measure(measured, env)), seen=float(np.mean(~np.isnan(measured)))
+            )
+        return LipsyncReport.of(
+            tools.engine.info, faces, list(entries.values()), redrawn=True, figures=figures
+        )
+
+
+def _track(job: LipsyncJob, tools: LipsyncTools, scratch: Path) -> tuple[VideoFaces, BankCollector]:
+    import av
+
+    with av.open(str(job.video)) as container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        expected = int(stream.frames or 0) or int(
+            float(container.duration or 0) / 1_000_000 * rate + 1
+        )
+    wanted = np.zeros(max(1, expected + int(rate)), dtype=bool)
+    for line in job.lines:
+        start = min(line.source_ms[0], line.dub_ms[0]) / 1000
+        end = max(line.source_ms[1], line.dub_ms[1]) / 1000
+        wanted[int(start * rate) : int(end * rate) + 1] = True
+    collector = BankCollector(wanted, min_eye_px=tools.policy.min_eye_px, spill_dir=scratch)
+    faces = track_faces(job.video, tools.landmarker, observer=collector)
+    collector.finish()
+    return faces, collector
+
+
+def _frames_of(line: LipsyncLine, times: npt.NDArray[np.float64]) -> tuple[int, int]:
+    start = (min(line.source_ms[0], line.dub_ms[0]) - _LEAD_MS) / 1000
+    end = (max(line.source_ms[1], line.dub_ms[1]) + _LEAD_MS) / 1000
+    return int(np.searchsorted(times, start)), int(np.searchsorted(times, end))
+
+
+def _source_frames(line: LipsyncLine, times: npt.NDArray[np.float64]) -> tuple[int, int]:
+    first = int(np.searchsorted(times, line.source_ms[0] / 1000))
+    return first, max(first + 1, int(np.searchsorted(times, line.source_ms[1] / 1000)))
+
+
+def _plan_line(
+    line: LipsyncLine,
+    choice: FaceChoice,
+    frames: tuple[int, int],
+    faces: VideoFaces,
+    collector: BankCollector,
+    dub_env: npt.NDArray[np.float64],
+    job: LipsyncJob,
+    tools: LipsyncTools,
+    taken: dict[int, int],
+) -> tuple[FacePlan | None, LineSync]:
+    entry = LineSync(line_id=line.line_id, face=choice.reason, source_sync=choice.sync)
+    if choice.track_id is None:
+        return None, entry
+    track = faces.tracks[choice.track_id]
+    # never past the face's shot, never over frames an earlier line already redrew on it
+    first = max(frames[0], track.first_frame, taken.get(track.track_id, -1) + 1)
+    last = min(frames[1], track.last_frame + 1)
+    bank = collector.crops(track.track_id)
+    side = collector.side(track.track_id)
+    if last - first < 2 or side is None or len(bank) < 2:
+        return None, entry.skipped("face not seen long enough to redraw")
+    taken[track.track_id] = last - 1
+    points = [track.points[i - track.first_frame] for i in range(first, last)]
+    poses = smooth_poses([canonical_pose(p, side) if p is not None else None for p in points])
+    canonical = np.stack(
+        [
+            pose.to_canonical(p)
+            for pose, p in zip(poses, points, strict=True)
+            if pose is not None and p is not None
+        ]
+    )
+    face = mouth_range(track)
+    start_ms = float(faces.frame_times()[first] * 1000)
+    if line.phonemes:
+        targets = viseme_targets(
+            line.phonemes, start_ms=start_ms, fps=faces.fps, frames=last - first, face=face
+        )
+    else:
+        targets = energy_targets(dub_env[first:last], face=face)
+    times = faces.frame_times()
+    end_s = float(times[last - 1]) + 1 / faces.fps
+    speech = read_span(job.dub_speech, start_ms / 1000, end_s)
+    cue = MouthCue(fps=faces.fps, targets=targets, speech=speech, bank=bank)
+    openings = np.asarray(track.mouth_series(faces.frames)[first:last])
+    widths = np.array([mouth_width(p) if p is not None else np.nan for p in points])
+    plan = FacePlan(
+        line_id=line.line_id,
+        first=first,
+        last=last,
+        poses=poses,
+        openings=openings,
+        widths=widths,
+        mask=face_mask(canonical, side),
+        mouths=tools.engine.line(cue),
+    )
+    untouched = sync_measure(openings, dub_env[first:last])
+    return plan, entry.planned(
+        track=track.track_id,
+        frames=last - first,
+        driven_by="phonemes" if line.phonemes else "loudness",
+        untouched=SyncFigure.of(untouched),
+    )
