@@ -17,7 +17,9 @@ __all__ = [
     "KokoroConfig",
     "LimitSettings",
     "LlmMtConfig",
+    "OnnxLipsyncConfig",
     "OnnxSeparatorConfig",
+    "PatchLipsyncConfig",
     "PipelineSettings",
     "ServiceSettings",
     "Settings",
@@ -93,6 +95,24 @@ class OnnxSeparatorConfig(BaseModel):
     )
 
 
+class PatchLipsyncConfig(BaseModel):
+    """The embedded engine: the speaker's own mouth images from the same shot (retrieval)."""
+
+    kind: Literal["lipsync.patch"] = "lipsync.patch"
+    licence: str = "Apache-2.0 (GlobalVoice; MediaPipe 0.10.21's face mesh)"
+
+
+class OnnxLipsyncConfig(BaseModel):
+    """A Wav2Lip-class model exported to ONNX, in a directory with model.onnx and lipsync.json
+    (see docs/lipsync.md). The operator's."""
+
+    kind: Literal["lipsync.onnx"] = "lipsync.onnx"
+    model_dir: Path
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="auto: CUDA when onnxruntime has it, else the CPU"
+    )
+
+
 SttConfig = Annotated[FasterWhisperConfig, Field(discriminator="kind")]
 MtConfig = Annotated[
     EmbeddedMtConfig | CTranslate2MtConfig | LlmMtConfig, Field(discriminator="kind")
@@ -102,6 +122,7 @@ SpeakerConfig = Annotated[VoiceFilterEmbedderConfig, Field(discriminator="kind")
 SeparatorConfig = Annotated[
     DeepFilterSeparatorConfig | OnnxSeparatorConfig, Field(discriminator="kind")
 ]
+LipsyncConfig = Annotated[PatchLipsyncConfig | OnnxLipsyncConfig, Field(discriminator="kind")]
 
 
 FIT_STEPS = ("candidate", "tts_rate", "borrow", "pauses", "stretch", "retranslate", "flag")
@@ -162,6 +183,12 @@ class PipelineSettings(BaseModel):
         default="auto",
         description="split the source into dialogue and background and mix the dub over the "
         "background; off: duck the original instead; auto: separate when the engine can run",
+    )
+    lipsync: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="move the speaker's mouth with the dubbed words: on: always try (a line with "
+        "no speaking face is left as it is); off: copy the picture; auto: on when a speaking "
+        "face is found",
     )
     bed_dip_db: float = Field(
         default=-3.0, ge=-12.0, le=0.0, description="background gain under dubbed speech"
@@ -261,6 +288,7 @@ class Settings(BaseSettings):
     tts: TtsConfig = Field(default_factory=KokoroConfig)
     speaker: SpeakerConfig = Field(default_factory=VoiceFilterEmbedderConfig)
     separator: SeparatorConfig = Field(default_factory=DeepFilterSeparatorConfig)
+    lipsync: LipsyncConfig = Field(default_factory=PatchLipsyncConfig)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)

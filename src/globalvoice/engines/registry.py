@@ -4,7 +4,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from globalvoice.config.settings import Settings
+from globalvoice.config.settings import LipsyncConfig, Settings
+from globalvoice.engines.lipsync.protocol import MouthEngine
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
 from globalvoice.engines.separation.protocol import Separator
@@ -17,6 +18,7 @@ __all__ = [
     "as_candidate_translator",
     "bergamot_candidate_mt",
     "build_candidate_mt",
+    "build_lipsync",
     "build_mt",
     "build_separator",
     "build_speaker",
@@ -132,6 +134,18 @@ def build_separator(settings: Settings) -> Separator:
     from globalvoice.engines.separation.deepfilter import DeepFilterSeparator
 
     return DeepFilterSeparator(config)
+
+
+def build_lipsync(config: LipsyncConfig) -> MouthEngine:
+    """The configured mouth engine (pipeline.lipsync says whether to use it). A model that is
+    missing or malformed fails here, at start-up, with what to do."""
+    if config.kind == "lipsync.onnx":
+        from globalvoice.engines.lipsync.onnx_model import OnnxMouthEngine
+
+        return OnnxMouthEngine(config)
+    from globalvoice.engines.lipsync.patch import PatchMouthEngine
+
+    return PatchMouthEngine(config)
 
 
 def build_vad(_settings: Settings) -> VoiceActivityDetector:

@@ -21,6 +21,9 @@ class FacePolicy:
     min_eye_px: float = 24.0  # ~ a 60 px wide face: its mouth is a few pixels tall below this
     min_seen: float = 0.8  # share of the line's frames the face must be found in
     min_sync: float = 0.15  # in-sync talking heads measure 0.3-0.7, other speech about 0.0-0.1
+    # False (lip-sync "on"): the best candidate face is redrawn even when no mouth is seen to
+    # move with the source dialogue (a voice-over, a face filmed apart from its sound)
+    require_sync: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,5 +65,7 @@ def choose_face(
         return FaceChoice(track_id=None, sync=None, reason="no face in view")
     sync, track_id = max(candidates)
     if sync < policy.min_sync:
+        if not policy.require_sync:
+            return FaceChoice(track_id=track_id, sync=sync, reason="face in view (not seen speaking)")
         return FaceChoice(track_id=None, sync=sync, reason="no face moves with the speech")
     return FaceChoice(track_id=track_id, sync=sync, reason="speaking face")
