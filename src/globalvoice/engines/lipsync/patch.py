@@ -18,7 +18,7 @@ from globalvoice.engines.lipsync.protocol import FaceCrop, Image, LineMouths, Mo
 __all__ = ["PatchMouthEngine", "viterbi_path"]
 
 _WIDTH_WEIGHT = 0.5  # a width error counts half an opening error of the same spread
-_SWITCH_WEIGHT = 0.35  # a typical image change costs this many opening spreads
+_SWITCH_WEIGHT = 2.0  # a typical image change costs this many opening spreads
 _THUMB = (16, 24)  # the lower face compared at this size (width, height)
 
 
