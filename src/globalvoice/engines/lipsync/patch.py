@@ -8,6 +8,8 @@ Video Rewrite (Bregler et al., 1997) and ../shared/prototypes/lipsync/lipsync_pa
 by phoneme targets instead of loudness alone.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -39,21 +41,19 @@ class PatchMouthEngine:
 
 
 class _Unchanged:
-    def mouth(self, offset: int, face: FaceCrop) -> Image:
+    def mouth(self, offset: int, face: FaceCrop) -> Image:  # noqa: ARG002 - the protocol's
         return face.image
 
 
 class _Path:
-    def __init__(self, bank: list[FaceCrop] | tuple[FaceCrop, ...], path: list[int]) -> None:
+    def __init__(self, bank: Sequence[FaceCrop], path: list[int]) -> None:
         self._bank, self._path = bank, path
 
-    def mouth(self, offset: int, face: FaceCrop) -> Image:
+    def mouth(self, offset: int, face: FaceCrop) -> Image:  # noqa: ARG002 - the protocol's
         return self._bank[self._path[min(offset, len(self._path) - 1)]].image
 
 
-def viterbi_path(
-    bank: list[FaceCrop] | tuple[FaceCrop, ...], targets: npt.NDArray[np.float32]
-) -> list[int]:
+def viterbi_path(bank: Sequence[FaceCrop], targets: npt.NDArray[np.float32]) -> list[int]:
     """The bank index to show in each frame: the cheapest path, where a frame costs its
     image's shape error against the target and a change of image costs their difference."""
     shapes = np.array([[c.opening, c.width] for c in bank], dtype=np.float64)
@@ -73,7 +73,7 @@ def viterbi_path(
     return path[::-1]
 
 
-def _differences(bank: list[FaceCrop] | tuple[FaceCrop, ...]) -> npt.NDArray[np.float64]:
+def _differences(bank: Sequence[FaceCrop]) -> npt.NDArray[np.float64]:
     """Pairwise mean absolute difference of the lower faces, over its median (0 on the
     diagonal)."""
     import cv2

@@ -1,5 +1,6 @@
 """The sound the stage listens to, read from files a block at a time (memory flat in length)."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,10 @@ def file_envelope(
     return envelope
 
 
-def _with_last(blocks):  # type: ignore[no-untyped-def]
+def _with_last(
+    blocks: Iterator[npt.NDArray[np.float32]],
+) -> Iterator[tuple[bool, npt.NDArray[np.float32]]]:
+    """Each block with whether it is the last."""
     previous = None
     for block in blocks:
         if previous is not None:

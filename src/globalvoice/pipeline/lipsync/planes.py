@@ -48,8 +48,12 @@ class Planes:
         x0, y0, x1, y1 = box
         luma = self.y[y0:y1, x0:x1]
         size = (x1 - x0, y1 - y0)
-        u = cv2.resize(self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], size, cv2.INTER_NEAREST)
-        v = cv2.resize(self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], size, cv2.INTER_NEAREST)
+        u = cv2.resize(
+            self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], size, interpolation=cv2.INTER_NEAREST
+        )
+        v = cv2.resize(
+            self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], size, interpolation=cv2.INTER_NEAREST
+        )
         return np.asarray(cv2.cvtColor(np.dstack([luma, u, v]), cv2.COLOR_YUV2RGB), np.uint8)
 
     def put_rgb(self, box: Box, rgb: npt.NDArray[np.uint8], where: npt.NDArray[np.bool_]) -> None:
@@ -65,7 +69,9 @@ class Planes:
         touched = where.reshape(half[1], 2, half[0], 2).any(axis=(1, 3))
         for plane, channel in ((self.u, 1), (self.v, 2)):
             box_chroma = plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2]
-            box_chroma[touched] = cv2.resize(yuv[..., channel], half, cv2.INTER_AREA)[touched]
+            box_chroma[touched] = cv2.resize(yuv[..., channel], half, interpolation=cv2.INTER_AREA)[
+                touched
+            ]
 
     def frame(self) -> Any:
         """A new yuv420p frame of these planes, with the source frame's timestamp."""

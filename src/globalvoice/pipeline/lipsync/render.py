@@ -77,7 +77,7 @@ def render_video(
     *,
     blocks: BlockStore,
     measure: FaceLandmarker,
-    on_block: Callable[[int, int], None] = lambda done, total: None,
+    on_block: Callable[[int, int], None] | None = None,
 ) -> RenderFigures:
     """Write `video` with the plans' faces redrawn to `out` (video only, H.264 in MP4)."""
     import av
@@ -101,7 +101,8 @@ def render_video(
             if index % BLOCK_FRAMES == 0:
                 if writer is not None:
                     paths.append(writer.close(blocks))
-                    on_block(len(paths), total)
+                    if on_block is not None:
+                        on_block(len(paths), total)
                 path = work / f"{block:06d}.mp4"
                 if blocks.get(block, path):
                     writer, resumed = None, resumed + 1
@@ -119,7 +120,8 @@ def render_video(
             writer.add(frame)
         if writer is not None:
             paths.append(writer.close(blocks))
-        on_block(len(paths), max(total, len(paths)))
+        if on_block is not None:
+            on_block(len(paths), max(total, len(paths)))
     _join(sorted(set(paths)), out)
     for path in work.iterdir():
         path.unlink()

@@ -66,6 +66,8 @@ def choose_face(
     sync, track_id = max(candidates)
     if sync < policy.min_sync:
         if not policy.require_sync:
-            return FaceChoice(track_id=track_id, sync=sync, reason="face in view (not seen speaking)")
+            return FaceChoice(
+                track_id=track_id, sync=sync, reason="face in view (not seen speaking)"
+            )
         return FaceChoice(track_id=None, sync=sync, reason="no face moves with the speech")
     return FaceChoice(track_id=track_id, sync=sync, reason="speaking face")

@@ -11,7 +11,7 @@
 """
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,7 @@ class LipsyncTools:
     landmarker: FaceLandmarker  # tracks the source
     measure: FaceLandmarker  # measures the output (its own tracking state)
     blocks: BlockStore
-    policy: FacePolicy = FacePolicy()
+    policy: FacePolicy = field(default_factory=FacePolicy)
     progress: ProgressSink = NO_PROGRESS
     language: str | None = None
 
@@ -79,21 +79,18 @@ def lipsync_video(job: LipsyncJob, tools: LipsyncTools) -> LipsyncReport:
     with tempfile.TemporaryDirectory(prefix="gv-lipsync-") as scratch:
         faces, collector = _track(job, tools, Path(scratch))
         times = faces.frame_times()
-        period = 1.0 / faces.fps
-        source_env = file_envelope(job.source_dialogue, times, period)
-        dub_env = file_envelope(job.dub_speech, times, period)
-        plans: list[FacePlan] = []
-        entries: dict[str, LineSync] = {}
-        taken: dict[int, int] = {}  # track -> the last frame already planned on it
+        source_env = file_envelope(job.source_dialogue, times, 1.0 / faces.fps)
+        planner = _Planner(
+            job=job,
+            tools=tools,
+            faces=faces,
+            collector=collector,
+            dub_env=file_envelope(job.dub_speech, times, 1.0 / faces.fps),
+        )
         for line in job.lines:
-            first, last = _frames_of(line, times)
             choice = choose_face(faces, source_env, _source_frames(line, times), tools.policy)
-            plan, entry = _plan_line(
-                line, choice, (first, last), faces, collector, dub_env, job, tools, taken
-            )
-            entries[line.line_id] = entry
-            if plan is not None:
-                plans.append(plan)
+            planner.plan(line, choice)
+        entries, plans = planner.entries, planner.plans
         if not plans:
             return LipsyncReport.of(tools.engine.info, faces, list(entries.values()), redrawn=False)
         figures = render_video(
@@ -107,10 +104,9 @@ def lipsync_video(job: LipsyncJob, tools: LipsyncTools) -> LipsyncReport:
             ),
         )
         for plan in plans:
-            entry = entries[plan.line_id]
-            env = dub_env[plan.first : plan.last]
+            env = planner.dub_env[plan.first : plan.last]
             measured = plan.measured if plan.measured is not None else np.full(len(env), np.nan)
-            entries[plan.line_id] = entry.with_output(
+            entries[plan.line_id] = entries[plan.line_id].with_output(
                 SyncFigure.of(sync_measure(measured, env)), seen=float(np.mean(~np.isnan(measured)))
             )
         return LipsyncReport.of(
@@ -149,66 +145,68 @@ def _source_frames(line: LipsyncLine, times: npt.NDArray[np.float64]) -> tuple[i
     return first, max(first + 1, int(np.searchsorted(times, line.source_ms[1] / 1000)))
 
 
-def _plan_line(
-    line: LipsyncLine,
-    choice: FaceChoice,
-    frames: tuple[int, int],
-    faces: VideoFaces,
-    collector: BankCollector,
-    dub_env: npt.NDArray[np.float64],
-    job: LipsyncJob,
-    tools: LipsyncTools,
-    taken: dict[int, int],
-) -> tuple[FacePlan | None, LineSync]:
-    entry = LineSync(line_id=line.line_id, face=choice.reason, source_sync=choice.sync)
-    if choice.track_id is None:
-        return None, entry
-    track = faces.tracks[choice.track_id]
-    # never past the face's shot, never over frames an earlier line already redrew on it
-    first = max(frames[0], track.first_frame, taken.get(track.track_id, -1) + 1)
-    last = min(frames[1], track.last_frame + 1)
-    bank = collector.crops(track.track_id)
-    side = collector.side(track.track_id)
-    if last - first < 2 or side is None or len(bank) < 2:
-        return None, entry.skipped("face not seen long enough to redraw")
-    taken[track.track_id] = last - 1
-    points = [track.points[i - track.first_frame] for i in range(first, last)]
-    poses = smooth_poses([canonical_pose(p, side) if p is not None else None for p in points])
-    canonical = np.stack(
-        [
-            pose.to_canonical(p)
-            for pose, p in zip(poses, points, strict=True)
-            if pose is not None and p is not None
-        ]
-    )
-    face = mouth_range(track)
-    start_ms = float(faces.frame_times()[first] * 1000)
-    if line.phonemes:
-        targets = viseme_targets(
-            line.phonemes, start_ms=start_ms, fps=faces.fps, frames=last - first, face=face
+@dataclass(slots=True, kw_only=True)
+class _Planner:
+    """Plans each line on its speaking face, in line order."""
+
+    job: LipsyncJob
+    tools: LipsyncTools
+    faces: VideoFaces
+    collector: BankCollector
+    dub_env: npt.NDArray[np.float64]
+    plans: list[FacePlan] = field(default_factory=list)
+    entries: dict[str, LineSync] = field(default_factory=dict)
+    taken: dict[int, int] = field(default_factory=dict)  # track -> its last planned frame
+
+    def plan(self, line: LipsyncLine, choice: FaceChoice) -> None:
+        entry = LineSync(line_id=line.line_id, face=choice.reason, source_sync=choice.sync)
+        self.entries[line.line_id] = entry
+        if choice.track_id is None:
+            return
+        faces = self.faces
+        track = faces.tracks[choice.track_id]
+        times = faces.frame_times()
+        frames = _frames_of(line, times)
+        # never past the face's shot, never over frames an earlier line already redrew on it
+        first = max(frames[0], track.first_frame, self.taken.get(track.track_id, -1) + 1)
+        last = min(frames[1], track.last_frame + 1)
+        bank = self.collector.crops(track.track_id)
+        side = self.collector.side(track.track_id)
+        if last - first < 2 or side is None or len(bank) < 2:
+            self.entries[line.line_id] = entry.skipped("face not seen long enough to redraw")
+            return
+        self.taken[track.track_id] = last - 1
+        points = [track.points[i - track.first_frame] for i in range(first, last)]
+        poses = smooth_poses([canonical_pose(p, side) if p is not None else None for p in points])
+        seen = [(pose, p) for pose, p in zip(poses, points, strict=True) if pose and p is not None]
+        canonical = np.stack([pose.to_canonical(p) for pose, p in seen])
+        face = mouth_range(track)
+        start_ms = float(times[first] * 1000)
+        if line.phonemes:
+            targets = viseme_targets(
+                line.phonemes, start_ms=start_ms, fps=faces.fps, frames=last - first, face=face
+            )
+        else:
+            targets = energy_targets(self.dub_env[first:last], face=face)
+        end_s = float(times[last - 1]) + 1 / faces.fps
+        speech = read_span(self.job.dub_speech, start_ms / 1000, end_s)
+        cue = MouthCue(fps=faces.fps, targets=targets, speech=speech, bank=bank)
+        openings = np.asarray(track.mouth_series(faces.frames)[first:last])
+        self.plans.append(
+            FacePlan(
+                line_id=line.line_id,
+                first=first,
+                last=last,
+                poses=poses,
+                openings=openings,
+                widths=np.array([mouth_width(p) if p is not None else np.nan for p in points]),
+                mask=face_mask(canonical, side),
+                mouths=self.tools.engine.line(cue),
+            )
         )
-    else:
-        targets = energy_targets(dub_env[first:last], face=face)
-    times = faces.frame_times()
-    end_s = float(times[last - 1]) + 1 / faces.fps
-    speech = read_span(job.dub_speech, start_ms / 1000, end_s)
-    cue = MouthCue(fps=faces.fps, targets=targets, speech=speech, bank=bank)
-    openings = np.asarray(track.mouth_series(faces.frames)[first:last])
-    widths = np.array([mouth_width(p) if p is not None else np.nan for p in points])
-    plan = FacePlan(
-        line_id=line.line_id,
-        first=first,
-        last=last,
-        poses=poses,
-        openings=openings,
-        widths=widths,
-        mask=face_mask(canonical, side),
-        mouths=tools.engine.line(cue),
-    )
-    untouched = sync_measure(openings, dub_env[first:last])
-    return plan, entry.planned(
-        track=track.track_id,
-        frames=last - first,
-        driven_by="phonemes" if line.phonemes else "loudness",
-        untouched=SyncFigure.of(untouched),
-    )
+        self.entries[line.line_id] = entry.planned(
+            track=track.track_id,
+            frames=last - first,
+            driven_by="phonemes" if line.phonemes else "loudness",
+            untouched=SyncFigure.of(sync_measure(openings, self.dub_env[first:last])),
+        )

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from globalvoice.domain.render import TimedPhoneme
+
 __all__ = ["MouthShape", "TimedPhoneme", "Viseme", "viseme_frames", "viseme_of"]
 
 
@@ -63,13 +65,6 @@ _CLASSES: dict[Viseme, str] = {
     Viseme.VELAR: "kgɡŋhxɣχʁq",
 }
 _BY_CHAR = {char: viseme for viseme, chars in _CLASSES.items() for char in chars}
-
-
-@dataclass(frozen=True, slots=True)
-class TimedPhoneme:
-    phoneme: str  # one IPA character (stress and length marks are not phonemes)
-    start_ms: float
-    end_ms: float
 
 
 def viseme_of(phoneme: str) -> Viseme:
