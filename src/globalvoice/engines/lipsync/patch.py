@@ -20,7 +20,7 @@ from globalvoice.engines.lipsync.protocol import FaceCrop, Image, LineMouths, Mo
 __all__ = ["PatchMouthEngine", "viterbi_path"]
 
 _WIDTH_WEIGHT = 0.5  # a width error counts half an opening error of the same spread
-_SWITCH_WEIGHT = 2.0  # a typical image change costs this many opening spreads
+_SWITCH_WEIGHT = 0.35  # a typical image change costs this many opening spreads
 _THUMB = (16, 24)  # the lower face compared at this size (width, height)
 
 
@@ -59,7 +59,8 @@ def viterbi_path(bank: Sequence[FaceCrop], targets: npt.NDArray[np.float32]) -> 
     shapes = np.array([[c.opening, c.width] for c in bank], dtype=np.float64)
     spread = np.maximum(shapes.std(axis=0), 1e-3)
     error = np.abs(shapes[None, :, :] - np.asarray(targets, np.float64)[:, None, :]) / spread
-    unary = error[..., 0] + _WIDTH_WEIGHT * error[..., 1]  # (frames, bank)
+    # a target without a width (NaN: loudness gives none) leaves the width free
+    unary = error[..., 0] + _WIDTH_WEIGHT * np.nan_to_num(error[..., 1])  # (frames, bank)
     switch = _SWITCH_WEIGHT * _differences(bank)
     cost = unary[0].copy()
     back = np.zeros(unary.shape, dtype=np.int64)

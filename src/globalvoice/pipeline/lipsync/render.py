@@ -90,6 +90,7 @@ def render_video(
     work = out.parent / f".{out.name}.blocks"
     work.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
+    starts: list[float] = []  # each block's first timestamp, seconds
     redrawn = resumed = 0
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
@@ -99,6 +100,7 @@ def render_video(
         for index, frame in enumerate(container.decode(stream)):
             block = index // BLOCK_FRAMES
             if index % BLOCK_FRAMES == 0:
+                starts.append(float((frame.pts or 0) * (frame.time_base or 0)))
                 if writer is not None:
                     paths.append(writer.close(blocks))
                     if on_block is not None:
@@ -122,7 +124,7 @@ def render_video(
             paths.append(writer.close(blocks))
         if on_block is not None:
             on_block(len(paths), max(total, len(paths)))
-    _join(sorted(set(paths)), out)
+    _join(paths, starts, out)
     for path in work.iterdir():
         path.unlink()
     work.rmdir()
@@ -150,7 +152,9 @@ class _BlockWriter:
         self._stream.width = source.codec_context.width
         self._stream.height = source.codec_context.height
         self._stream.pix_fmt = "yuv420p"
+        # the source's own clock: frames keep their timestamps (a variable rate stays variable)
         self._stream.time_base = source.time_base
+        self._stream.codec_context.time_base = source.time_base
         self._stream.options = {"preset": _PRESET, "crf": _CRF}
         self._first_pts: int | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=8)
@@ -192,9 +196,16 @@ class _BlockWriter:
         return self.path
 
 
-def _join(paths: list[Path], out: Path) -> None:
+def _join(paths: list[Path], starts: list[float], out: Path) -> None:
+    """The blocks end to end, each lasting until the next one's first frame (the concat
+    demuxer would otherwise guess a block's last frame's length from the nominal rate)."""
     listing = out.parent / f".{out.name}.blocks.txt"
-    listing.write_text("".join(f"file '{p.resolve()}'\n" for p in paths), encoding="utf-8")
+    entries = []
+    for index, path in enumerate(paths):
+        entries.append(f"file '{path.resolve()}'\n")
+        if index + 1 < len(starts):
+            entries.append(f"duration {starts[index + 1] - starts[index]:.6f}\n")
+    listing.write_text("".join(entries), encoding="utf-8")
     try:
         run_ffmpeg(
             [

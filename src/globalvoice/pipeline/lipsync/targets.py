@@ -67,7 +67,8 @@ def viseme_targets(
 def energy_targets(
     envelope: npt.NDArray[np.float64], *, face: MouthRange
 ) -> npt.NDArray[np.float32]:
-    """(frames, 2) from the dubbed speech's log energy per frame (sync.speech_envelope)."""
+    """(frames, 2) from the dubbed speech's log energy per frame (sync.speech_envelope); the
+    width is NaN (free)."""
     low, high = np.percentile(envelope, 20), np.percentile(envelope, 95)
     speaking = envelope > low + 0.35 * (high - low)
     opening = np.full(len(envelope), face.closed)
@@ -76,7 +77,7 @@ def energy_targets(
         ranks = (np.argsort(np.argsort(energy)) + 0.5) / len(energy)
         opening[speaking] = face.closed + ranks * (face.open - face.closed)
     opening = _smoothed(opening)
-    width = np.full(len(envelope), face.rest_width)
+    width = np.full(len(envelope), np.nan)  # loudness says nothing of the mouth's width
     return np.stack([opening, width], axis=1).astype(np.float32)
 
 
