@@ -53,8 +53,19 @@ class FacePlan:
     openings: npt.NDArray[np.float64]  # the face's measured opening per frame (NaN: unseen)
     widths: npt.NDArray[np.float64]
     mask: npt.NDArray[np.float32]  # canonical lower-face mask
+    mask_box: tuple[int, int, int, int] = (0, 0, 0, 0)  # where the mask is not 0: x0 y0 x1 y1
     mouths: LineMouths
     measured: npt.NDArray[np.float64] | None = None  # the output's opening, filled as drawn
+
+    def __post_init__(self) -> None:
+        rows, columns = np.nonzero(self.mask > 1 / 255)
+        if len(rows):
+            self.mask_box = (
+                int(columns.min()),
+                int(rows.min()),
+                int(columns.max()) + 1,
+                int(rows.max()) + 1,
+            )
 
     def weight(self, offset: int) -> float:
         frames = self.last - self.first
@@ -228,7 +239,8 @@ def _join(paths: list[Path], starts: list[float], out: Path) -> None:
 
 
 def _redraw(planes: Planes, plan: FacePlan, offset: int, measure: FaceLandmarker) -> int:
-    """Draw the plan's mouth into this frame; 1 if drawn. Measures the output's opening."""
+    """Draw the plan's mouth into this frame; 1 if drawn. Measures the output's opening on
+    the redrawn face in the canonical crop (the same pixels, before their warp back)."""
     import cv2
 
     pose = plan.poses[offset]
@@ -242,22 +254,30 @@ def _redraw(planes: Planes, plan: FacePlan, offset: int, measure: FaceLandmarker
     )
     new = plan.mouths.mouth(offset, face).astype(np.float32)
     mask = plan.mask * plan.weight(offset)
-    weights = mask[..., None]
-    shift = ((own.astype(np.float32) - new) * weights).sum(axis=(0, 1)) / max(
-        float(mask.sum()), 1e-6
-    )
-    new += shift  # the retrieved face's colour, moved to this frame's
-    size = (box[2] - box[0], box[3] - box[1])
+    x0, y0, x1, y1 = plan.mask_box
+    inside = (slice(y0, y1), slice(x0, x1))
+    weights = mask[inside][..., None]
+    difference = own[inside].astype(np.float32) - new[inside]
+    new += (difference * weights).sum(axis=(0, 1)) / max(float(weights.sum()), 1e-6)
+    # the retrieved face's colour, moved to this frame's
+    corners = pose.to_frame(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], dtype=float))
+    write = planes.even_box(*(corners.min(axis=0) - 1), *(corners.max(axis=0) + 1))
+    if write is None:
+        return 0
+    size = (write[2] - write[0], write[3] - write[1])
     inverse = pose.inverse
-    inverse[:, 2] -= (box[0], box[1])
+    inverse[:, 2] -= (write[0], write[1])
     pasted = cv2.warpAffine(
         new, inverse, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     alpha = cv2.warpAffine(mask, inverse, size, flags=cv2.INTER_LINEAR)[..., None]
-    region = planes.rgb(box).astype(np.float32)
+    region = planes.rgb(write).astype(np.float32)
     blended = np.clip(region * (1 - alpha) + pasted * alpha + 0.5, 0, 255).astype(np.uint8)
-    planes.put_rgb(box, blended, where=alpha[..., 0] > 1 / 255)
-    found = measure.faces(blended)
-    if found and plan.measured is not None:
-        plan.measured[offset] = mouth_opening(found[0].points)
+    planes.put_rgb(write, blended, where=alpha[..., 0] > 1 / 255)
+    if plan.measured is not None:
+        canonical = own.astype(np.float32)
+        canonical[inside] += (new[inside] - canonical[inside]) * weights
+        found = measure.faces(np.clip(canonical + 0.5, 0, 255).astype(np.uint8))
+        if found:
+            plan.measured[offset] = mouth_opening(found[0].points)
     return 1
