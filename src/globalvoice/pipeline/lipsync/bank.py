@@ -69,6 +69,7 @@ class TrackBank:
     crops: list[FaceCrop] = field(default_factory=list)
     cells: Counter[tuple[int, int]] = field(default_factory=Counter)
     spilled: Path | None = None  # where the crops went when the shot ended
+    kept: int = 0
 
 
 class BankCollector:
@@ -101,13 +102,14 @@ class BankCollector:
                 self.banks[track.track_id] = bank
             opening, width = mouth_opening(points), mouth_width(points)
             cell = (round(opening / _CELL[0]), round(width / _CELL[1]))
-            if bank.cells[cell] >= _PER_CELL or len(bank.crops) >= MAX_CROPS:
+            if bank.cells[cell] >= _PER_CELL or bank.kept >= MAX_CROPS:
                 continue
             planes = planes or Planes(frame)
             image, box = crop_face(planes, canonical_pose(points, bank.side))
             if box is None:
                 continue
             bank.cells[cell] += 1
+            bank.kept += 1
             bank.crops.append(FaceCrop(image=image, opening=opening, width=width))
 
     def _spill(self) -> None:
@@ -135,6 +137,10 @@ class BankCollector:
             FaceCrop(image=images[i], opening=float(shapes[i, 0]), width=float(shapes[i, 1]))
             for i in range(len(images))
         ]
+
+    def count(self, track_id: int) -> int:
+        bank = self.banks.get(track_id)
+        return bank.kept if bank else 0
 
     def side(self, track_id: int) -> int | None:
         bank = self.banks.get(track_id)

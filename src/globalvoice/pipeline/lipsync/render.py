@@ -54,7 +54,10 @@ class FacePlan:
     widths: npt.NDArray[np.float64]
     mask: npt.NDArray[np.float32]  # canonical lower-face mask
     mask_box: tuple[int, int, int, int] = (0, 0, 0, 0)  # where the mask is not 0: x0 y0 x1 y1
-    mouths: LineMouths
+    # made when the line's first frame is drawn and dropped after its last: a line's mouth
+    # images (its face's bank) are in memory only while it plays
+    prepare: Callable[[], LineMouths]
+    mouths: LineMouths | None = None
     measured: npt.NDArray[np.float64] | None = None  # the output's opening, filled as drawn
 
     def __post_init__(self) -> None:
@@ -252,7 +255,11 @@ def _redraw(planes: Planes, plan: FacePlan, offset: int, measure: FaceLandmarker
     face = FaceCrop(
         image=own, opening=float(plan.openings[offset]), width=float(plan.widths[offset])
     )
+    if plan.mouths is None:
+        plan.mouths = plan.prepare()
     new = plan.mouths.mouth(offset, face).astype(np.float32)
+    if offset == plan.last - plan.first - 1:
+        plan.mouths = None
     mask = plan.mask * plan.weight(offset)
     x0, y0, x1, y1 = plan.mask_box
     inside = (slice(y0, y1), slice(x0, x1))

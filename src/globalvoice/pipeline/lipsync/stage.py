@@ -20,7 +20,7 @@ import numpy.typing as npt
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
 from globalvoice.domain.render import TimedPhoneme
 from globalvoice.engines.face.protocol import FaceLandmarker
-from globalvoice.engines.lipsync.protocol import MouthCue, MouthEngine
+from globalvoice.engines.lipsync.protocol import LineMouths, MouthCue, MouthEngine
 from globalvoice.pipeline.lipsync.audio import file_envelope, read_span
 from globalvoice.pipeline.lipsync.bank import BankCollector
 from globalvoice.pipeline.lipsync.geometry import (
@@ -170,9 +170,8 @@ class _Planner:
         # never past the face's shot, never over frames an earlier line already redrew on it
         first = max(frames[0], track.first_frame, self.taken.get(track.track_id, -1) + 1)
         last = min(frames[1], track.last_frame + 1)
-        bank = self.collector.crops(track.track_id)
         side = self.collector.side(track.track_id)
-        if last - first < 2 or side is None or len(bank) < 2:
+        if last - first < 2 or side is None or self.collector.count(track.track_id) < 2:
             self.entries[line.line_id] = entry.skipped("face not seen long enough to redraw")
             return
         self.taken[track.track_id] = last - 1
@@ -189,8 +188,14 @@ class _Planner:
         else:
             targets = energy_targets(self.dub_env[first:last], face=face)
         end_s = float(times[last - 1]) + 1 / faces.fps
-        speech = read_span(self.job.dub_speech, start_ms / 1000, end_s)
-        cue = MouthCue(fps=faces.fps, targets=targets, speech=speech, bank=bank)
+
+        def prepare(track_id: int = track.track_id) -> LineMouths:
+            speech = read_span(self.job.dub_speech, start_ms / 1000, end_s)
+            bank = self.collector.crops(track_id)
+            return self.tools.engine.line(
+                MouthCue(fps=faces.fps, targets=targets, speech=speech, bank=bank)
+            )
+
         openings = np.asarray(track.mouth_series(faces.frames)[first:last])
         self.plans.append(
             FacePlan(
@@ -201,7 +206,7 @@ class _Planner:
                 openings=openings,
                 widths=np.array([mouth_width(p) if p is not None else np.nan for p in points]),
                 mask=face_mask(canonical, side),
-                mouths=self.tools.engine.line(cue),
+                prepare=prepare,
             )
         )
         self.entries[line.line_id] = entry.planned(
