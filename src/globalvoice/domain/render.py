@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from globalvoice.domain.audio import Pcm
 
-__all__ = ["FitOutcome", "FitStep", "FitStepKind", "FittedTake", "Placement"]
+__all__ = ["FitOutcome", "FitStep", "FitStepKind", "FittedTake", "Placement", "TimedPhoneme"]
 
 
 class FitOutcome(StrEnum):
@@ -46,6 +46,15 @@ class FitStep:
         if self.kind is FitStepKind.FLAG:
             return "flagged"
         return f"{self.kind.value}:{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class TimedPhoneme:
+    """A phoneme of a take and when it is spoken, in ms (relative to what the producer says)."""
+
+    phoneme: str  # one IPA character (stress and length marks are not phonemes)
+    start_ms: float
+    end_ms: float
 
 
 def _retranslated_to(steps: tuple[FitStep, ...]) -> int | None:

@@ -11,7 +11,8 @@ dub lines where one line at a time on two threads took 27.4 s / 48.6 CPU-s.
 Duration without synthesis: the graph computes every token's frame count (`/encoder/Div_output_0`,
 before rounding) long before its decoder, which is ~97 % of the cost. A second session over a
 copy of the graph pruned to that tensor answers `estimate_ms` exactly for the raw length at any
-speed; only the silence trimmed from the take's ends is modelled (see `_trimmed_ms`).
+speed; only the silence trimmed from the take's ends is modelled (see `_trimmed_ms`). The same
+frame counts time the take's phonemes (`phoneme_times`, see kokoro_phonemes).
 """
 
 import importlib
@@ -29,8 +30,10 @@ import numpy.typing as npt
 from globalvoice.config.settings import KokoroConfig
 from globalvoice.domain.audio import Pcm
 from globalvoice.domain.errors import ModelNotAvailable, UnsupportedLanguage
+from globalvoice.domain.render import TimedPhoneme
 from globalvoice.domain.voices import parse_voice_spec
 from globalvoice.engines.base import EngineInfo
+from globalvoice.engines.tts.kokoro_phonemes import batch_phonemes
 
 __all__ = ["KOKORO_LANGUAGES", "KokoroSynthesizer", "prune_onnx_model"]
 
@@ -126,12 +129,24 @@ class KokoroSynthesizer:
     ) -> int:
         speed = np.float32(_speed(speed_permille))
         total_ms = 0.0
-        for frames, pause_s in self._frames_per_token(text, voice, _espeak(language)):
+        for frames, pause_s, _ in self._frames_per_token(text, voice, _espeak(language)):
             # The graph rounds each token's frames at the speed and keeps at least one.
             at_speed = float(np.maximum(1.0, np.round(frames / speed)).sum())
             natural = float(np.maximum(1.0, np.round(frames)).sum())
             total_ms += _trimmed_ms(at_speed, natural) + pause_s * 1000
         return max(1, round(total_ms))
+
+    def phoneme_times(self, text: str, *, voice: str, language: str) -> tuple[TimedPhoneme, ...]:
+        """The phonemes of the speed-1 take, from the durations session (see kokoro_phonemes)."""
+        out: list[TimedPhoneme] = []
+        offset_ms = 0.0
+        for frames, pause_s, phonemes in self._frames_per_token(text, voice, _espeak(language)):
+            natural = float(np.maximum(1.0, np.round(frames)).sum())
+            kept_ms = _trimmed_ms(natural, natural)
+            if len(frames):
+                out += batch_phonemes(phonemes, frames, offset_ms=offset_ms, kept_ms=kept_ms)
+            offset_ms += kept_ms + pause_s * 1000
+        return tuple(out)
 
     def _style(self, voice: str) -> npt.NDArray[np.float32]:
         """A shipped voice's style vectors, or the weighted sum of several ("a*0.6+b*0.4")."""
@@ -150,8 +165,9 @@ class KokoroSynthesizer:
     @lru_cache(maxsize=256)  # noqa: B019 - one engine per process; keys are line texts
     def _frames_per_token(
         self, text: str, voice: str, lang: str
-    ) -> tuple[tuple[npt.NDArray[np.float32], float], ...]:
-        """Each batch kokoro-onnx would synthesize: its tokens' frames at speed 1, its pause."""
+    ) -> tuple[tuple[npt.NDArray[np.float32], float, str], ...]:
+        """Each batch kokoro-onnx would synthesize: its tokens' frames at speed 1 (pads at both
+        ends), its pause, its phonemes (one character per token)."""
         from kokoro_onnx.chunker import pause_after
 
         style = self._style(voice)
@@ -161,9 +177,10 @@ class KokoroSynthesizer:
         out = []
         for index, batch in enumerate(batches):
             tokens = tokenizer.tokenize(batch)
+            known = "".join(c for c in batch if c in tokenizer.vocab)  # one per token
             pause = pause_after(batch, 0.25, 0.1) if index < len(batches) - 1 else 0.0
             if not tokens:
-                out.append((np.zeros(0, dtype=np.float32), pause))
+                out.append((np.zeros(0, dtype=np.float32), pause, known))
                 continue
             (frames,) = self._durations.run(
                 None,
@@ -173,7 +190,7 @@ class KokoroSynthesizer:
                     "speed": np.array([1.0], dtype=np.float32),
                 },
             )
-            out.append((np.asarray(frames, dtype=np.float32).ravel(), pause))
+            out.append((np.asarray(frames, dtype=np.float32).ravel(), pause, known))
         return tuple(out)
 
 

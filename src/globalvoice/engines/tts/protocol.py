@@ -1,12 +1,13 @@
 """Text to speech with a speed control and a duration prediction."""
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from globalvoice.domain.audio import Pcm
+from globalvoice.domain.render import TimedPhoneme
 from globalvoice.engines.base import EngineInfo
 
-__all__ = ["Synthesizer"]
+__all__ = ["PhonemeTimer", "Synthesizer"]
 
 
 class Synthesizer(Protocol):
@@ -42,4 +43,16 @@ class Synthesizer(Protocol):
     ) -> int:
         """How long `synthesize` with these arguments would take, predicted without running it
         (a small fraction of its cost). Monotone: never longer at a higher speed."""
+        ...
+
+
+@runtime_checkable
+class PhonemeTimer(Protocol):
+    """A synthesizer that can tell when each phoneme of a take is spoken."""
+
+    def phoneme_times(self, text: str, *, voice: str, language: str) -> tuple[TimedPhoneme, ...]:
+        """The phonemes of `synthesize(text, voice=..., language=...)` at speed 1, in order,
+        with times in ms from the start of the audio it returns (pauses between its parts
+        included). Only phonemes: word gaps, punctuation and stress marks are left out, so
+        the time between two phonemes may belong to neither."""
         ...

@@ -9,9 +9,16 @@ from functools import partial
 from pydantic import TypeAdapter
 
 from globalvoice.domain.progress import NO_PROGRESS, ProgressSink, StageProgress
-from globalvoice.domain.render import FitOutcome, FitStep, FitStepKind, FittedTake, Placement
+from globalvoice.domain.render import (
+    FitOutcome,
+    FitStep,
+    FitStepKind,
+    FittedTake,
+    Placement,
+    TimedPhoneme,
+)
 from globalvoice.domain.script import Line, TranslatedLine
-from globalvoice.engines.tts.protocol import Synthesizer
+from globalvoice.engines.tts.protocol import PhonemeTimer, Synthesizer
 from globalvoice.media.heap import release_free_heap
 from globalvoice.pipeline.keys import FittedTakeKey, fitted_take_key
 from globalvoice.pipeline.render.choose import is_condensed
@@ -24,6 +31,7 @@ from globalvoice.pipeline.render.fit_policy import (
     silence_after_ms,
 )
 from globalvoice.pipeline.render.fit_take import TakeRequest, fit_take
+from globalvoice.pipeline.render.phonemes import place_phonemes
 from globalvoice.pipeline.render.retranslate import sentence_retranslations
 from globalvoice.pipeline.voices.cast import SpeakerVoice
 from globalvoice.storage.cache import ArtifactCache
@@ -35,6 +43,8 @@ __all__ = ["RenderedLine", "render_language"]
 class RenderedLine:
     translated: TranslatedLine  # as spoken: a re-translation's text when the chain used one
     placement: Placement | None  # None when the line keeps its original audio
+    # The dubbed take's phonemes on the timeline (absolute ms), when the TTS can time them.
+    phonemes: tuple[TimedPhoneme, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +93,17 @@ def _spoken(item: TranslatedLine, placed: Placement | None) -> TranslatedLine:
     return replace(item, text=item.alternatives[index], chosen=index)
 
 
+def _timeline_phonemes(
+    tts: Synthesizer, item: TranslatedLine, take: FittedTake, voice: str
+) -> tuple[TimedPhoneme, ...]:
+    """The placed take's phonemes on the timeline, from the text it speaks."""
+    if not isinstance(tts, PhonemeTimer):
+        return ()
+    spoken = _spoken(item, Placement.of(take))
+    natural = tts.phoneme_times(spoken.text, voice=voice, language=spoken.language)
+    return place_phonemes(natural, take)
+
+
 def _retranslations(
     item: TranslatedLine, solo: bool, policy: FitPolicy, reading: Callable[[], ReadingCost]
 ) -> list[tuple[int, str]]:
@@ -129,6 +150,8 @@ def render_language(
     in. The cache, `on_take` and the progress sink are only called from the calling thread."""
     language = translated[0].language if translated else None
     placed: dict[int, Placement] = {}
+    phonemes: dict[int, tuple[TimedPhoneme, ...]] = {}
+    voice_of: dict[int, str] = {}
     jobs: list[_Job] = []
     starts = [item.line.start_ms for item in translated]
     group_sizes = Counter(item.group_id or item.line.id for item in translated)
@@ -148,7 +171,7 @@ def render_language(
         next_start = starts[index + 1] if index + 1 < len(starts) else None
         silence_ms = silence_after_ms(item.line, next_start, media_end_ms, policy)
         cast = voices[item.line.speaker_id]
-        voice = cast.synthesis_voice
+        voice = voice_of[index] = cast.synthesis_voice
         candidate = (
             chosen_before.get(index, item.chosen)
             if policy.uses(FitStepKind.CANDIDATE) and len(item.alternatives) > 1
@@ -180,6 +203,7 @@ def render_language(
         if cached is not None:
             on_take(cached)
             placed[index] = Placement.of(cached)
+            phonemes[index] = _timeline_phonemes(tts, item, cached, voice)
             continue
         request = TakeRequest(
             line=item.line,
@@ -198,13 +222,20 @@ def render_language(
         _store_take(job.key, take, cache)
         on_take(take)
         placed[job.index] = Placement.of(take)
+        phonemes[job.index] = _timeline_phonemes(
+            tts, translated[job.index], take, voice_of[job.index]
+        )
         del take
         release_free_heap()
         done += 1
         progress(StageProgress(stage="synthesize", done=done, total=total, language=language))
     progress(StageProgress(stage="synthesize", done=total, total=total, language=language))
     return tuple(
-        RenderedLine(translated=_spoken(item, placed.get(index)), placement=placed.get(index))
+        RenderedLine(
+            translated=_spoken(item, placed.get(index)),
+            placement=placed.get(index),
+            phonemes=phonemes.get(index, ()),
+        )
         for index, item in enumerate(translated)
     )
 
