@@ -46,8 +46,9 @@ class MouthCue:
 
     `targets[i]` is the (opening, width) the mouth should show in the line's frame i, in
     inter-ocular distances, from the dubbed speech's phonemes (or its loudness when the voice
-    engine gives none; the width is then NaN: free). `speech` is the line's dubbed speech, 16 kHz mono, its sample 0 at the
-    start of the line's first frame. `bank` holds the speaker's own faces from the same shot."""
+    engine gives none; the width is then NaN: free). `speech` is the line's dubbed speech,
+    16 kHz mono, its sample 0 at the start of the line's first frame. `bank` holds the
+    speaker's own faces from the same shot."""
 
     fps: float
     targets: npt.NDArray[np.float32]  # (frames, 2)
