@@ -196,7 +196,7 @@ class _Planner:
                 MouthCue(fps=faces.fps, targets=targets, speech=speech, bank=bank)
             )
 
-        openings = np.asarray(track.mouth_series(faces.frames)[first:last])
+        openings = track.mouth_series(faces.frames)[first:last].copy()  # not a view of it all
         self.plans.append(
             FacePlan(
                 line_id=line.line_id,
