@@ -39,6 +39,20 @@ def test_dub_of_real_media_starts_one_job(api: ApiHarness, talking_video: Path) 
     assert job.source is None and job.options == DubOptions(max_tempo=1.2)
 
 
+def test_dub_options_auto_on_off_reach_the_job_and_read_back(
+    api: ApiHarness, talking_video: Path
+) -> None:
+    upload_id = api.upload(talking_video, name="talk.mpg")
+    options = {"lipsync": "off", "separation": "on", "speakers": 2}
+    response = post_dub(api, upload_id, options=options)
+    assert response.status_code == 202, response.text
+    assert response.json()["options"] == options
+    [job] = api.launcher.started
+    assert job.options == DubOptions(lipsync="off", separation="on", speakers=2)
+    again = api.client.get(f"/v1/dubs/{response.json()['id']}", headers=api.a.headers)
+    assert again.status_code == 200 and again.json()["options"] == options
+
+
 @pytest.mark.parametrize(
     ("make", "code"),
     [

@@ -91,7 +91,7 @@ def check_outputs(
     has_video: bool,
     target_lufs: float = -23.0,
 ) -> None:
-    assert manifest["schema"] == "globalvoice.manifest/4"
+    assert manifest["schema"] == "globalvoice.manifest/5"
     kinds = {(a["language"], a["kind"]) for a in manifest["artifacts"]}
     source = manifest["source_language"]
     assert {(source, "subtitles_srt"), (source, "subtitles_vtt")} <= kinds

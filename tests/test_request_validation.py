@@ -102,6 +102,7 @@ def silent_10h_flac(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--loudness", "inf"], "--loudness must be between -40.0 and -5.0 (got inf)"),
         (["--speakers", "0"], "--speakers must be a whole number between 1 and 20 (got 0)"),
         (["--separation", "yes"], "--separation Input should be 'auto', 'on' or 'off'"),
+        (["--lipsync", "always"], "--lipsync Input should be 'auto', 'on' or 'off'"),
     ],
     ids=[
         "tempo-0",
@@ -112,6 +113,7 @@ def silent_10h_flac(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "loud-inf",
         "speakers-0",
         "separation-yes",
+        "lipsync-always",
     ],
 )
 def test_cli_bad_option_is_one_line_before_any_work(
@@ -202,6 +204,7 @@ def post_dub(api: ApiHarness, body: str | dict[str, object]) -> object:
         ('{"speakers": 0}', "speakers: must be a whole number between 1 and 20 (got 0)"),
         ('{"tempo": 1.2}', "tempo: Unexpected keyword argument"),
         ('{"separation": "yes"}', "separation: Input should be 'auto', 'on' or 'off'"),
+        ('{"lipsync": 1}', "lipsync: Input should be 'auto', 'on' or 'off'"),
     ],
     ids=[
         "tempo-0",
@@ -213,6 +216,7 @@ def post_dub(api: ApiHarness, body: str | dict[str, object]) -> object:
         "spk-0",
         "extra",
         "separation",
+        "lipsync",
     ],
 )
 def test_api_bad_option_is_422_before_any_work(

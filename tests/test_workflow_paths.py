@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,15 +40,16 @@ from globalvoice.orchestration.jobs import DubJob
 from globalvoice.orchestration.messages import (
     Analysed,
     FinishInput,
+    LipSynced,
     Separated,
     TargetChain,
     TargetInput,
     TargetResult,
 )
 from globalvoice.orchestration.queues import Pool, task_queue
-from globalvoice.orchestration.reporting import ActivityReporter, keep_alive
+from globalvoice.orchestration.reporting import ActivityReporter, StageHeartbeat, keep_alive
 from globalvoice.orchestration.worker import build_workers
-from globalvoice.orchestration.workflow import RETRY, DubWorkflow
+from globalvoice.orchestration.workflow import RETRY, DubWorkflow, StepTimeouts
 from globalvoice.storage.blobs import LocalBlobStore
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.session import make_engine, migrate, session_factory
@@ -71,6 +72,7 @@ class Stubs:
     hold_synthesize: bool = False  # synthesize heartbeats until it is cancelled
     calls: list[tuple[str, Any]] = field(default_factory=list)
     attempts: list[int] = field(default_factory=list)
+    lipsync_runs: list[tuple[str, timedelta | None]] = field(default_factory=list)  # queue, beat
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     holding: threading.Event = field(default_factory=threading.Event)
@@ -125,6 +127,13 @@ class Stubs:
         self._record("separate", step)
         return Separated(sound="{}", stems={"background": "bg.flac", "dialogue": "dlg.flac"})
 
+    @activity.defn(name="lipsync")
+    def lipsync(self, step: TargetInput) -> LipSynced:
+        self._record("lipsync", step)
+        info = activity.info()
+        self.lipsync_runs.append((info.task_queue, info.heartbeat_timeout))
+        return LipSynced(target=step.target, entry="{}", video_key=f"{step.target}.picture.mp4")
+
     @activity.defn(name="assemble")
     def assemble(self, step: TargetInput) -> TargetResult:
         self._record("assemble", step)
@@ -152,6 +161,7 @@ class Stubs:
             Pool.TTS: [self.synthesize],
             Pool.MEDIA: [self.assemble, self.finish, self.mark_failed, self.mark_cancelled],
             Pool.SEPARATE: [self.separate],
+            Pool.LIPSYNC: [self.lipsync],
         }
         return by_pool[pool]
 
@@ -233,7 +243,7 @@ def test_two_targets_run_their_chains_and_finish_gets_each_chain() -> None:
     assert stubs.names()[-1] == "finish"
     for target in ("es", "pt"):
         steps = [n for n, a in stubs.calls if getattr(a, "target", None) == target]
-        assert steps == ["translate", "synthesize", "assemble"], target
+        assert steps == ["translate", "synthesize", "lipsync", "assemble"], target
     (synth_es,) = [s for s in stubs.of("synthesize") if s.target == "es"]
     assert synth_es.translated_key == "es.translated"
     (assemble_es,) = [s for s in stubs.of("assemble") if s.target == "es"]
@@ -244,6 +254,18 @@ def test_two_targets_run_their_chains_and_finish_gets_each_chain() -> None:
     assert all(
         (s.background_key, s.dialogue_key) == ("bg.flac", "dlg.flac") for s in stubs.of("assemble")
     )
+    # each target's picture: after its speech and the dialogue stem, on the lipsync queue, with
+    # the block heartbeat (Temporal caps it at the workflow's 30 s here); its assembly gets the
+    # redrawn video
+    assert all(s.speech_key and s.dialogue_key == "dlg.flac" for s in stubs.of("lipsync"))
+    assert stubs.names().index("separate") < stubs.names().index("lipsync")
+    beat = min(StepTimeouts.BLOCK_HEARTBEAT, timedelta(seconds=WAIT_S))
+    assert beat > StepTimeouts.HEARTBEAT
+    assert stubs.lipsync_runs == [(task_queue(PREFIX, Pool.LIPSYNC), beat)] * 2
+    assert {s.target: s.redrawn_key for s in stubs.of("assemble")} == {
+        "es": "es.picture.mp4",
+        "pt": "pt.picture.mp4",
+    }
     (finish,) = stubs.of("finish")
     assert finish.separated is not None
     assert finish.separated.stems == {"background": "bg.flac", "dialogue": "dlg.flac"}
@@ -255,6 +277,10 @@ def test_two_targets_run_their_chains_and_finish_gets_each_chain() -> None:
     ]
     assert [c.rendered.speech_key if c.rendered else None for c in chains] == ["es.wav", "pt.wav"]
     assert [c.assembled.outputs for c in chains] == [{"video": "es.mp4"}, {"video": "pt.mp4"}]
+    assert [c.lipsynced.video_key if c.lipsynced else None for c in chains] == [
+        "es.picture.mp4",
+        "pt.picture.mp4",
+    ]
     assert not stubs.failed and not stubs.cancelled
 
 
@@ -373,6 +399,7 @@ def test_build_workers_registers_each_pools_activities_and_the_workflow(tmp_path
             True,
         ),
         task_queue(prefix, Pool.SEPARATE): ({"separate"}, False),
+        task_queue(prefix, Pool.LIPSYNC): ({"lipsync"}, False),
     }
 
 
@@ -465,3 +492,38 @@ def test_cancelled_activity_stops_between_units_of_work(
         row = repo.get_dub(session, tenant.id, dub.id)
         assert row is not None
         assert row.progress["synthesize"]["es"]["done"] < total
+
+
+def test_stage_heartbeat_carries_the_blocks_done_and_a_retry_finds_them(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The lipsync step heartbeats at each finished block with the blocks done so far; the side
+    thread beats with the same figure between blocks, and a retry starts from it."""
+    ctx = WorkerContext(
+        settings=Settings(),
+        store=LocalBlobStore(tmp_path / "objects"),
+        sessions=sessions,
+        events=LocalEventBus(),
+        scratch_dir=tmp_path / "work",
+    )
+    beats: list[tuple[Any, ...]] = []
+
+    @activity.defn(name="lipsync_blocks")
+    def blocks() -> int:
+        progress = StageHeartbeat(ActivityReporter(ctx, "dub_x"), "lipsync")
+        start = progress.done
+        with keep_alive(every_s=0.01, details=progress.details):
+            for done in (start + 1, start + 2):
+                progress(StageProgress(stage="lipsync", done=done, total=4, language="es"))
+                time.sleep(0.05)
+        return start
+
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    assert env.run(blocks) == 0
+    assert (1,) in beats and (2,) in beats
+    assert set(beats) <= {(0,), (1,), (2,)}  # never a beat without the figure
+    env.info = replace(env.info, heartbeat_details=[2])  # the attempt after a lost worker
+    beats.clear()
+    assert env.run(blocks) == 2
+    assert (4,) in beats

@@ -179,7 +179,9 @@ class DubOut(BaseModel):
     source_language: str | None = Field(description="as requested (null: detect)")
     detected_language: str | None
     target_languages: list[str]
-    options: dict[str, float]
+    options: dict[str, float | str] = Field(
+        description="the options the dub was asked with (numbers, or auto|on|off)"
+    )
     glossary: list[GlossaryEntryIn] = Field(
         default_factory=list, description="the glossary it translates with (tenant's + its own)"
     )

@@ -79,6 +79,9 @@ def run_doctor(console: Console) -> bool:
     check("voice bank", lambda: _describe_bank(settings))
     if settings.pipeline.separation != "off":
         check("separation", lambda: _describe_separator(settings))
+    if settings.pipeline.lipsync != "off":
+        check("lip-sync", lambda: _describe_lipsync(settings))
+        check("face tracking", lambda: registry.build_face_mesh(1).info.model_id)
     if settings.mt.kind == "mt.embedded" and shutil.which("apertium") is None:
         is_ok = False
         console.print(
@@ -99,6 +102,12 @@ def run_doctor(console: Console) -> bool:
 def _describe_separator(settings: Settings) -> str:
     info = registry.build_separator(settings).info
     return f"{info.name} {info.model_id} ({info.licence})"
+
+
+def _describe_lipsync(settings: Settings) -> str:
+    info = registry.build_lipsync(settings.lipsync).info
+    note = "" if info.is_commercial_use_ok else " [yellow]non-commercial licence[/]"
+    return f"{info.name} {info.model_id} ({info.licence}){note}"
 
 
 def _voice_bank(settings: Settings) -> "VoiceBank":

@@ -55,6 +55,16 @@ def dub(
             "whole source under the dub (off); default auto: separate when the engine can run",
         ),
     ] = None,
+    lipsync: Annotated[
+        str | None,
+        typer.Option(
+            "--lipsync",
+            metavar="auto|on|off",
+            help="redraw the speaking faces' mouths to the dubbed words: auto (default): faces "
+            "seen speaking, when the engine can run; on: the best face in view even if not seen "
+            "speaking (the engine must load); off: keep the source's picture",
+        ),
+    ] = None,
     speakers: Annotated[
         int | None,
         typer.Option("--speakers", help="number of speakers, 1 to 20 (default: estimate)"),
@@ -106,6 +116,7 @@ def dub(
         loudness=loudness,
         speakers=speakers,
         separation=separation,
+        lipsync=lipsync,
     )
     checked = preflight(flags)  # options, limits, probe: light imports, nothing decoded
     from globalvoice.cli.dub import run_dub
@@ -168,7 +179,8 @@ def serve(
     workers: Annotated[
         str | None,
         typer.Option(
-            help="worker pools to run in this process: all, none, or stt,mt,tts,media,separate"
+            help="worker pools to run in this process: all, none, or "
+            "stt,mt,tts,media,separate,lipsync"
         ),
     ] = None,
 ) -> None:
@@ -190,7 +202,7 @@ def serve(
 @app.command()
 def worker(
     queues: Annotated[
-        str, typer.Option(help="pools to serve: all, or stt,mt,tts,media,separate")
+        str, typer.Option(help="pools to serve: all, or stt,mt,tts,media,separate,lipsync")
     ] = "all",
 ) -> None:
     """Run workers for some pools (set GV_SERVICE__TEMPORAL_ADDRESS and the shared stores)."""

@@ -27,6 +27,7 @@ _FLAGS = {
     "loudness_lufs": "--loudness",
     "speakers": "--speakers",
     "separation": "--separation",
+    "lipsync": "--lipsync",
 }
 
 
@@ -42,6 +43,7 @@ class DubFlags:
     loudness: float | None = None
     speakers: int | None = None
     separation: str | None = None
+    lipsync: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +69,7 @@ def preflight(flags: DubFlags) -> CheckedDub:
     settings = Settings()
     given: dict[str, object] = {"max_tempo": flags.max_tempo, "loudness_lufs": flags.loudness}
     given |= {"speakers": flags.speakers, "separation": flags.separation}
+    given |= {"lipsync": flags.lipsync}
     options = validated_options(given, names=_FLAGS)
     check_target_count(flags.targets, settings.limits)
     # absolute: a relative name with a colon ("take:2.mp4") is a file, not an ffmpeg protocol

@@ -24,6 +24,7 @@ _LABELS = {
     "translate": "Translating lines",
     "synthesize": "Voicing and fitting lines",
     "separate": "Separating voices from the background (s)",
+    "lipsync": "Redrawing the speaking faces (blocks)",
     "done": "Done",
 }
 

@@ -25,6 +25,7 @@ from globalvoice.dubbing.manifest import (
     ArtifactEntry,
     EngineEntry,
     InputEntry,
+    LipsyncEntry,
     Manifest,
     SegmentEntry,
     SegmentTarget,
@@ -60,6 +61,7 @@ class DubRecord:
     settings: PipelineSettings
     times: tuple[StageTime, ...]
     sound: SoundEntry
+    lipsync: dict[str, LipsyncEntry]  # each target's picture
     stem_files: tuple[ArtifactEntry, ...] = ()  # the separated stems, already written
 
 
@@ -168,6 +170,7 @@ def finish(record: DubRecord, out_dir: Path) -> FinishedDub:
         overlaps=overlap_entries(analysis.diarization),
         engines=record.engines,
         sound=record.sound,
+        lipsync={r.language: record.lipsync[r.language] for r in record.results},
         settings=record.settings,
         artifacts=[*written, *record.stem_files, *_in_order(record.target_files, record.results)],
         summary={r.language: language_summary(r) for r in record.results},

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from globalvoice.config.settings import PipelineSettings
 from globalvoice.dubbing.timing import StageTime
+from globalvoice.pipeline.lipsync.report import LipsyncReport
 from globalvoice.pipeline.separate.stems import SeparationFigures
 from globalvoice.pipeline.voices.recall import VoiceChoice
 
@@ -25,6 +26,7 @@ __all__ = [
     "InputEntry",
     "LanguageSummary",
     "LibraryVoiceEntry",
+    "LipsyncEntry",
     "Manifest",
     "OverlapEntry",
     "SegmentEntry",
@@ -35,12 +37,14 @@ __all__ = [
     "write_schema",
 ]
 
+# Version 5: each target's picture ("lipsync": redrawn or not and why, the engine, line by line
+# the face redrawn and the sync figures before and after).
 # Version 4: the sound bed ("sound": separated or ducked, why, the separation's figures) and
 # the separated stems among the artifacts (kinds "background", the M&E track, and "dialogue").
 # Version 3: a typed model with a JSON Schema; artifacts also list the transcript and each
 # translation JSON (the CLI and the service write the same files).
 # Version 2: each segment's target has its fitting chain ("fit") and each summary its outcome.
-MANIFEST_SCHEMA: Final = "globalvoice.manifest/4"
+MANIFEST_SCHEMA: Final = "globalvoice.manifest/5"
 SCHEMA_PATH = Path("schemas") / "manifest.schema.json"
 
 
@@ -184,9 +188,22 @@ class SoundEntry(_Entry):
     separation: SeparationFigures | None
 
 
+class LipsyncEntry(_Entry):
+    """A target's picture: the speaking faces redrawn to the dub, or the source's."""
+
+    mode: Literal["auto", "on", "off"] = Field(description="pipeline.lipsync for this dub")
+    redrawn: bool = Field(
+        description="true: the video has faces redrawn; false: the source's picture, copied"
+    )
+    reason: str = Field(description="what was redrawn, or why nothing was")
+    report: LipsyncReport | None = Field(
+        description="the stage's engine, licence and line-by-line figures; null: it did not run"
+    )
+
+
 class Manifest(_Entry):
-    schema_: Literal["globalvoice.manifest/4"] = Field(
-        default="globalvoice.manifest/4", alias="schema"
+    schema_: Literal["globalvoice.manifest/5"] = Field(
+        default="globalvoice.manifest/5", alias="schema"
     )
     globalvoice_version: str
     input: InputEntry
@@ -198,6 +215,7 @@ class Manifest(_Entry):
     overlaps: list[OverlapEntry]
     engines: dict[str, EngineEntry]
     sound: SoundEntry
+    lipsync: dict[str, LipsyncEntry] = Field(description="each target language's picture")
     settings: PipelineSettings
     artifacts: list[ArtifactEntry]
     summary: dict[str, LanguageSummary]

@@ -34,12 +34,14 @@ class TargetOutputs:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetSources:
-    """The files a target's outputs are made from: the source media, the dubbed speech and the
-    source's separated stems (None: the source is ducked under the dub instead)."""
+    """The files a target's outputs are made from: the source media, the dubbed speech, the
+    source's separated stems (None: the source is ducked under the dub instead) and the
+    lip-synced picture (None: the source's)."""
 
     input_path: Path
     speech_track: Path
     stems: StemPaths | None = None
+    redrawn_video: Path | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,7 +115,7 @@ def finish_target(
     if info.has_video:
         with clock.stage("mux", target):
             video_out = _with(base, ".mp4")
-            assemble.mux_video(input_path, info, audio_out, video_out)
+            assemble.mux_video(input_path, info, audio_out, video_out, sources.redrawn_video)
         files["video"] = video_out.name
     cues = [
         (r.placement.start_ms, r.placement.end_ms, r.translated.text)

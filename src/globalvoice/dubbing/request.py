@@ -141,6 +141,13 @@ class DubOptions:
         "background (on), or duck the whole source under the dub (off); null: the default "
         "(auto: separate when the engine can run)",
     )
+    lipsync: Literal["auto", "on", "off"] | None = Field(
+        default=None,
+        description="redraw the speaking faces' mouths to the dubbed words: on: the best face "
+        "in view even when it is not seen speaking (an engine that cannot load is an error); "
+        "off: the source's picture, copied; null: the default (auto: the faces seen speaking, "
+        "when the engine can run)",
+    )
 
     @field_validator("max_tempo", "loudness_lufs", "speakers", mode="wrap")
     @classmethod

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from globalvoice.config.settings import LipsyncConfig, Settings
+from globalvoice.engines.face.protocol import FaceLandmarker
 from globalvoice.engines.lipsync.protocol import MouthEngine
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
@@ -18,6 +19,7 @@ __all__ = [
     "as_candidate_translator",
     "bergamot_candidate_mt",
     "build_candidate_mt",
+    "build_face_mesh",
     "build_lipsync",
     "build_mt",
     "build_separator",
@@ -146,6 +148,14 @@ def build_lipsync(config: LipsyncConfig) -> MouthEngine:
     from globalvoice.engines.lipsync.patch import PatchMouthEngine
 
     return PatchMouthEngine(config)
+
+
+def build_face_mesh(max_faces: int) -> FaceLandmarker:
+    """MediaPipe's face mesh following up to `max_faces` faces. Raises ModelNotAvailable when
+    MediaPipe is not installed."""
+    from globalvoice.engines.face.mediapipe_mesh import MediaPipeFaceMesh
+
+    return MediaPipeFaceMesh(max_faces=max_faces)
 
 
 def build_vad(_settings: Settings) -> VoiceActivityDetector:

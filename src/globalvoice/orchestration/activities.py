@@ -15,13 +15,21 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from globalvoice.config.settings import PipelineSettings
-from globalvoice.domain.errors import ConfigError, UserFacingError
+from globalvoice.domain.errors import ConfigError, ModelNotAvailable, UserFacingError
 from globalvoice.domain.glossary import entry_from_record
+from globalvoice.domain.progress import ProgressSink
 from globalvoice.dubbing import codec
 from globalvoice.dubbing import steps as dub
 from globalvoice.dubbing.engines import DubEngines, engine_entry, engine_table
 from globalvoice.dubbing.entries import speaker_entries
 from globalvoice.dubbing.finish import speaker_facts
+from globalvoice.dubbing.lipsync import (
+    PictureJob,
+    lipsync_engine_table,
+    lipsync_target,
+    skip_reason,
+    skipped_picture,
+)
 from globalvoice.dubbing.outputs import (
     TargetOutputs,
     TargetPlace,
@@ -36,13 +44,19 @@ from globalvoice.orchestration.context import WorkerContext
 from globalvoice.orchestration.jobs import DubJob, job_pipeline
 from globalvoice.orchestration.messages import (
     Analysed,
+    LipSynced,
     Separated,
     TargetInput,
     TargetResult,
     work_key,
 )
 from globalvoice.orchestration.publish import forget_if_deleted, publish_outputs
-from globalvoice.orchestration.reporting import ActivityReporter, keep_alive, publish_status
+from globalvoice.orchestration.reporting import (
+    ActivityReporter,
+    StageHeartbeat,
+    keep_alive,
+    publish_status,
+)
 from globalvoice.pipeline.separate.stems import StemPaths
 from globalvoice.pipeline.translate.by_sentence import SentenceOptions
 from globalvoice.pipeline.voices.recall import LibraryBinding
@@ -100,7 +114,7 @@ class DubActivities:
             assignments=library.assignments(job.tenant_id, job.dub_id),
         )
 
-    def _run(self, job: DubJob, progress: ActivityReporter) -> StepRun:
+    def _run(self, job: DubJob, progress: ProgressSink) -> StepRun:
         return StepRun(settings=self._pipeline(job), cache=self._ctx.cache, progress=progress)
 
     def _record_speakers(self, job: DubJob, analysis: dub.SourceAnalysis) -> None:
@@ -219,6 +233,59 @@ class DubActivities:
             times=list(run.clock.times),
         )
 
+    @activity.defn(name="lipsync")
+    @user_errors_are_final
+    def lipsync(self, step: TargetInput) -> LipSynced:
+        """The target's speaking faces redrawn (video only, into the work area), or why not.
+        Blocks go to the artifact cache as they are encoded: a retry resumes after the last."""
+        ctx, job = self._ctx, step.job
+        analysis = self._analysis(step.analysis_key)
+        beats = StageHeartbeat(ActivityReporter(ctx, job.dub_id), "lipsync")
+        run = self._run(job, beats)
+        skipped = skip_reason(analysis, run.settings)
+        if skipped is not None:  # nothing to fetch or load
+            entry = skipped_picture(run.settings, skipped).entry
+            return LipSynced(target=step.target, entry=entry.model_dump_json())
+        engines, unavailable = ctx.lipsync()
+        if engines is None and run.settings.lipsync == "on":
+            raise ModelNotAvailable(unavailable)
+        video_key = ""
+        with keep_alive(details=beats.details), self._scratch() as work:
+            picture = lipsync_target(
+                self._picture_job(step, work),
+                analysis,
+                codec.load_rendered(self._bytes(step.rendered_key)),
+                engines,
+                run,
+                unavailable,
+            )
+            if picture.video is not None:
+                video_key = work_key(job, f"{step.target}.lipsync.mp4")
+                ctx.store.put_file(video_key, picture.video, "video/mp4")
+        beats.flush()
+        forget_if_deleted(ctx, job)
+        used = lipsync_engine_table(engines) if engines is not None and video_key else {}
+        return LipSynced(
+            target=step.target,
+            entry=picture.entry.model_dump_json(),
+            video_key=video_key,
+            engines={role: entry.model_dump() for role, entry in used.items()},
+            times=list(run.clock.times),
+        )
+
+    def _picture_job(self, step: TargetInput, work: Path) -> PictureJob:
+        """The source, the target's dubbed speech and the dialogue stem, fetched into `work`."""
+        dialogue = None
+        if step.dialogue_key:
+            dialogue = self._fetch(step.dialogue_key, work / "dialogue.flac")
+        return PictureJob(
+            target=step.target,
+            input_path=self._source(step.job, work),
+            speech_track=self._fetch(step.speech_key, work / "speech.wav"),
+            dialogue=dialogue,
+            out=work / "picture.mp4",
+        )
+
     @activity.defn(name="assemble")
     @user_errors_are_final
     def assemble(self, step: TargetInput) -> TargetResult:
@@ -265,5 +332,12 @@ class DubActivities:
                 background=self._fetch(step.background_key, place.out_dir.parent / "bg.flac"),
                 dialogue=self._fetch(step.dialogue_key, place.out_dir.parent / "dialogue.flac"),
             )
-        sources = TargetSources(input_path=source, speech_track=speech, stems=stems)
+        redrawn = (
+            self._fetch(step.redrawn_key, place.out_dir.parent / "picture.mp4")
+            if step.redrawn_key
+            else None
+        )
+        sources = TargetSources(
+            input_path=source, speech_track=speech, stems=stems, redrawn_video=redrawn
+        )
         return finish_target(sources, analysis, rendered, place, run)

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from globalvoice.config.settings import Settings
-from globalvoice.dubbing.engines import load_separator
+from globalvoice.dubbing.engines import LipsyncEngines, load_lipsync, load_separator
 from globalvoice.engines import registry
 from globalvoice.engines.mt.protocol import Translator
 from globalvoice.engines.mt.requests import CandidateTranslator
@@ -40,6 +40,7 @@ class WorkerContext:
     _mt_candidates: CandidateTranslator | None = None
     _voices: VoiceLibrary | None = None
     _separator: tuple[Separator | None, str] | None = None
+    _lipsync: tuple[LipsyncEngines | None, str] | None = None
 
     @property
     def cache(self) -> ArtifactCache:
@@ -95,6 +96,14 @@ class WorkerContext:
             if self._separator is None:  # whatever the default mode: a dub may ask for it
                 self._separator = load_separator(self.settings)
             return self._separator
+
+    def lipsync(self) -> tuple[LipsyncEngines | None, str]:
+        """The mouth engine and MediaPipe, or None and why they cannot run (the picture is then
+        copied, or, with lip-sync "on", the dub fails)."""
+        with self._lock:
+            if self._lipsync is None:  # whatever the default mode: a dub may ask for it
+                self._lipsync = load_lipsync(self.settings)
+            return self._lipsync
 
     def tts(self) -> Synthesizer:
         with self._lock:

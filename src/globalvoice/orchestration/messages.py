@@ -9,6 +9,7 @@ from globalvoice.storage import layout
 __all__ = [
     "Analysed",
     "FinishInput",
+    "LipSynced",
     "Separated",
     "TargetChain",
     "TargetInput",
@@ -40,6 +41,7 @@ class TargetInput:
     speech_key: str = ""
     background_key: str = ""  # the separated stems ("": the source is ducked under the dub)
     dialogue_key: str = ""
+    redrawn_key: str = ""  # the lip-synced picture ("": the source's)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,12 +58,24 @@ class TargetResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LipSynced:
+    """A target's picture: the manifest's LipsyncEntry and the redrawn video, if any."""
+
+    target: str
+    entry: str  # the manifest's LipsyncEntry, as JSON
+    video_key: str = ""  # the redrawn picture, video only ("": the source's is kept)
+    engines: dict[str, dict[str, str]] = field(default_factory=dict)  # role -> EngineEntry
+    times: list[StageTime] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TargetChain:
     """One target's steps in order; a dub with no speech only assembles (the source as is)."""
 
     translated: TargetResult | None
     rendered: TargetResult | None
     assembled: TargetResult
+    lipsynced: LipSynced | None = None  # None: no speech, the picture not looked at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

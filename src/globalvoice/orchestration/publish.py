@@ -7,10 +7,12 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from globalvoice.config.settings import PipelineSettings
 from globalvoice.dubbing import codec
 from globalvoice.dubbing.entries import LanguageResult
 from globalvoice.dubbing.finish import DubRecord, finish
-from globalvoice.dubbing.manifest import ArtifactEntry, EngineEntry, SoundEntry
+from globalvoice.dubbing.lipsync import skipped_picture
+from globalvoice.dubbing.manifest import ArtifactEntry, EngineEntry, LipsyncEntry, SoundEntry
 from globalvoice.dubbing.sound import NO_SPEECH, ducked_bed
 from globalvoice.dubbing.timing import StageTime
 from globalvoice.media.loudness import LoudnessReading
@@ -110,6 +112,7 @@ class FinishActivities:
             settings=settings,
             times=tuple(_times(step)),
             sound=sound,
+            lipsync={chain.assembled.target: _picture(chain, settings) for chain in step.chains},
             stem_files=stem_files,
         )
         with tempfile.TemporaryDirectory() as work:
@@ -150,11 +153,21 @@ def _result(ctx: WorkerContext, chain: TargetChain) -> LanguageResult:
     return LanguageResult(language=done.target, route=route, rendered=rendered, loudness=loudness)
 
 
+def _picture(chain: TargetChain, settings: PipelineSettings) -> LipsyncEntry:
+    if chain.lipsynced is None:  # no speech: the source as it is
+        return skipped_picture(settings, NO_SPEECH).entry
+    return LipsyncEntry.model_validate_json(chain.lipsynced.entry)
+
+
 def _engines(step: FinishInput) -> dict[str, EngineEntry]:
-    """The analysis's engines, and the separator when the source was separated."""
+    """The analysis's engines, the separator when the source was separated, and the lip-sync
+    engines when a picture was redrawn."""
     engines = {role: EngineEntry(**e) for role, e in step.analysed.engines.items()}
     if step.separated is not None and step.separated.engine:
         engines["separator"] = EngineEntry(**step.separated.engine)
+    for chain in step.chains:
+        if chain.lipsynced is not None:
+            engines.update({role: EngineEntry(**e) for role, e in chain.lipsynced.engines.items()})
     return engines
 
 
@@ -163,7 +176,7 @@ def _times(step: FinishInput) -> list[StageTime]:
     if step.separated is not None:
         entries += step.separated.times
     for chain in step.chains:
-        for result in (chain.translated, chain.rendered, chain.assembled):
+        for result in (chain.translated, chain.rendered, chain.lipsynced, chain.assembled):
             if result is not None:
                 entries += result.times
     return entries

@@ -11,6 +11,9 @@ class Pool(StrEnum):
     TTS = "tts"  # synthesis and timing fit (GPU in production)
     MEDIA = "media"  # mixing, loudness, encoding, muxing, publishing outputs (CPU)
     SEPARATE = "separate"  # dialogue/background separation (GPU with a production model)
+    LIPSYNC = (
+        "lipsync"  # faces tracked and redrawn, the picture re-encoded (GPU with an ONNX model)
+    )
 
 
 def task_queue(prefix: str, pool: Pool) -> str:

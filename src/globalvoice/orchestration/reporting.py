@@ -3,7 +3,7 @@
 import contextvars
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ from globalvoice.orchestration.context import WorkerContext
 from globalvoice.storage.db import repo
 from globalvoice.storage.db.models import DubStatus
 
-__all__ = ["ActivityReporter", "keep_alive", "publish_status"]
+__all__ = ["ActivityReporter", "StageHeartbeat", "keep_alive", "publish_status"]
 
 _DB_EVERY_S = 1.0
 
@@ -69,9 +69,35 @@ def publish_status(ctx: WorkerContext, dub_id: str, status: DubStatus, **fields:
     ctx.events.publish(dub_id, {"type": "status", "status": status, **fields})
 
 
+class StageHeartbeat:
+    """A ProgressSink for a stage that works in resumable units (the lipsync stage's blocks):
+    events go to the reporter, and each unit done is a heartbeat whose details are the units
+    done so far (what a retry finds in `activity.info().heartbeat_details`)."""
+
+    def __init__(self, reporter: ActivityReporter, stage: str) -> None:
+        self._reporter, self._stage = reporter, stage
+        previous = activity.info().heartbeat_details
+        self.done = int(previous[0]) if previous else 0
+
+    def __call__(self, event: StageProgress) -> None:
+        self._reporter(event)
+        if event.stage == self._stage:
+            self.done = event.done
+            activity.heartbeat(self.done)
+
+    def details(self) -> tuple[int]:
+        return (self.done,)
+
+    def flush(self) -> None:
+        self._reporter.flush()
+
+
 @contextmanager
-def keep_alive(every_s: float = 2.0) -> Iterator[None]:
-    """Heartbeat from a side thread while the activity works (model loads report no progress).
+def keep_alive(
+    every_s: float = 2.0, details: Callable[[], Sequence[Any]] = tuple
+) -> Iterator[None]:
+    """Heartbeat from a side thread while the activity works (model loads report no progress),
+    each beat with `details()` (the last progress a retry resumes from, if the step keeps any).
 
     The worker that runs the activity is alive while this beats; if it dies, the heartbeat
     timeout hands the activity to another worker, which resumes from the cached lines.
@@ -81,7 +107,7 @@ def keep_alive(every_s: float = 2.0) -> Iterator[None]:
 
     def beat() -> None:
         while not stop.wait(every_s):
-            activity.heartbeat()
+            activity.heartbeat(*details())
 
     thread = threading.Thread(target=context.run, args=(beat,), daemon=True)
     thread.start()

@@ -16,7 +16,14 @@ from globalvoice.orchestration.workflow import DubWorkflow
 __all__ = ["build_workers"]
 
 # Model stages are CPU/GPU bound: one at a time per process; scale them with more processes.
-_CONCURRENCY = {Pool.STT: 1, Pool.MT: 2, Pool.TTS: 1, Pool.MEDIA: 4, Pool.SEPARATE: 1}
+_CONCURRENCY = {
+    Pool.STT: 1,
+    Pool.MT: 2,
+    Pool.TTS: 1,
+    Pool.MEDIA: 4,
+    Pool.SEPARATE: 1,
+    Pool.LIPSYNC: 1,  # its face landmarkers keep tracking state: one video at a time
+}
 
 
 def build_workers(
@@ -33,6 +40,7 @@ def build_workers(
         Pool.TTS: [dub.synthesize],
         Pool.MEDIA: [dub.assemble, finish.finish, finish.mark_failed, finish.mark_cancelled],
         Pool.SEPARATE: [dub.separate],
+        Pool.LIPSYNC: [dub.lipsync],
     }
     prefix = ctx.settings.service.task_queue_prefix
     return [

@@ -1,5 +1,6 @@
-"""DubWorkflow: one per dub. Analyse once, then each target language runs translate ->
-synthesize -> assemble on its own pool's queue, targets in parallel; finish publishes the rest.
+"""DubWorkflow: one per dub. Analyse once (and separate the source beside the targets), then
+each target language runs translate -> synthesize -> lipsync -> assemble on its own pool's
+queue, targets in parallel; finish publishes the rest.
 
 Workflow code must be deterministic: it only schedules activities and passes references.
 """
@@ -18,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from globalvoice.orchestration.messages import (
         Analysed,
         FinishInput,
+        LipSynced,
         Separated,
         TargetChain,
         TargetInput,
@@ -38,6 +40,11 @@ RETRY = RetryPolicy(
 class StepTimeouts:
     # A worker that dies stops heartbeating: its activity moves to another worker this soon.
     HEARTBEAT = timedelta(seconds=20)
+    # The lipsync step beats at each finished block of 250 frames (10-20 s on a CPU at 720p,
+    # about twice that at 1080p) besides its side thread: 120 s lets a loaded worker finish a
+    # block it is encoding even when the side thread's beats are held up, while a dead worker's
+    # step still moves within two minutes, to resume after the last stored block.
+    BLOCK_HEARTBEAT = timedelta(seconds=120)
     LONG = timedelta(hours=2)
     SHORT = timedelta(minutes=10)
 
@@ -47,12 +54,14 @@ class DubWorkflow:
     def __init__(self) -> None:
         self._prefix = "globalvoice"
 
-    def _on(self, pool: Pool, *, long: bool = True) -> workflow.ActivityConfig:
+    def _on(
+        self, pool: Pool, *, long: bool = True, heartbeat: timedelta = StepTimeouts.HEARTBEAT
+    ) -> workflow.ActivityConfig:
         """Where and how long a step runs: long steps heartbeat, short ones (bookkeeping) not."""
         return workflow.ActivityConfig(
             task_queue=task_queue(self._prefix, pool),
             start_to_close_timeout=StepTimeouts.LONG if long else StepTimeouts.SHORT,
-            heartbeat_timeout=StepTimeouts.HEARTBEAT if long else None,
+            heartbeat_timeout=heartbeat if long else None,
             retry_policy=RETRY,
         )
 
@@ -85,10 +94,19 @@ class DubWorkflow:
             background_key=stems.get("background", ""),
             dialogue_key=stems.get("dialogue", ""),
         )
+        # after the separation: the speaking face is found by the dialogue stem
+        lipsynced: LipSynced = await workflow.execute_activity_method(
+            DubActivities.lipsync,
+            step,
+            **self._on(Pool.LIPSYNC, heartbeat=StepTimeouts.BLOCK_HEARTBEAT),
+        )
+        step = replace(step, redrawn_key=lipsynced.video_key)
         assembled = await workflow.execute_activity_method(
             DubActivities.assemble, step, **self._on(Pool.MEDIA)
         )
-        return TargetChain(translated=translated, rendered=rendered, assembled=assembled)
+        return TargetChain(
+            translated=translated, rendered=rendered, assembled=assembled, lipsynced=lipsynced
+        )
 
     @workflow.run
     async def run(self, job: DubJob, queue_prefix: str) -> str:

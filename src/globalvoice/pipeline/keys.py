@@ -12,8 +12,11 @@ from globalvoice.engines.mt.requests import TranslationRequest
 
 __all__ = [
     "FittedTakeKey",
+    "LipsyncKey",
+    "LipsyncKeyLine",
     "diarization_key",
     "fitted_take_key",
+    "lipsync_key",
     "profile_key",
     "sentence_translation_key",
     "separation_key",
@@ -40,6 +43,7 @@ PROFILE_VERSION = 2  # 2: the profile as its TypeAdapter writes it (voice: {"wei
 # step also takes out what would read a sped-up take's words past the comfortable tempo.
 SYNTHESIZE_FIT_VERSION = 7
 SEPARATE_VERSION = 1
+LIPSYNC_VERSION = 1
 
 
 def separation_key(input_digest: str, engine: str, spans_ms: Sequence[tuple[int, int]]) -> str:
@@ -170,4 +174,54 @@ def fitted_take_key(parts: FittedTakeKey) -> str:
         **chosen,
         **others,
         **sentence,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LipsyncKeyLine:
+    """A dubbed line as the lipsync stage sees it: its spans (ms) and its phonemes as
+    (phoneme, start_ms, end_ms), times rounded to whole ms."""
+
+    line_id: str
+    source_ms: tuple[int, int]
+    dub_ms: tuple[int, int]
+    phonemes: tuple[tuple[str, int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LipsyncKey:
+    """What a target's redrawn picture depends on (see `lipsync_key`)."""
+
+    input_digest: str
+    engine: str  # the mouth engine's fingerprint
+    face: str  # the face landmarker's fingerprint
+    dub_speech: str  # the dubbed speech track's SHA-256
+    source_dialogue: str  # the SHA-256 of what the speaking face is found by
+    lines: Sequence[LipsyncKeyLine]
+    policy: str  # the face policy's repr
+    block_frames: int  # how many frames a stored block holds
+
+
+def lipsync_key(parts: LipsyncKey) -> str:
+    """The key of a target's redrawn video and its report; its blocks are stored under
+    `<key>-block-<index>`, so a run that stopped part-way resumes after the last stored one."""
+    return derive_key(
+        "lipsync",
+        LIPSYNC_VERSION,
+        input=parts.input_digest,
+        engine=parts.engine,
+        face=parts.face,
+        speech=parts.dub_speech,
+        dialogue=parts.source_dialogue,
+        lines=[
+            [
+                line.line_id,
+                list(line.source_ms),
+                list(line.dub_ms),
+                [list(p) for p in line.phonemes],
+            ]
+            for line in parts.lines
+        ],
+        policy=parts.policy,
+        block_frames=parts.block_frames,
     )

@@ -14,6 +14,7 @@ __all__ = [
     "encode_speech_stem",
     "measure_loudness",
     "mux_video",
+    "video_rotation",
     "write_subtitles",
 ]
 
@@ -56,21 +57,28 @@ def encode_speech_stem(dub_wav: Path, out_path: Path) -> None:
     )
 
 
-def mux_video(source: Path, info: MediaInfo, audio: Path, out_path: Path) -> None:
-    """The source's video stream (copied when MP4 can carry it, else H.264) with the new audio."""
-    video_codec = (
-        ["-c:v", "copy"]
-        if info.video_codec in COPYABLE_VIDEO_CODECS
-        else ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"]
-    )
+def mux_video(
+    source: Path, info: MediaInfo, audio: Path, out_path: Path, redrawn: Path | None = None
+) -> None:
+    """The source's video stream (copied when MP4 can carry it, else H.264) with the new audio.
+
+    `redrawn`: the lip-synced picture (H.264 in MP4, video only), copied instead of the
+    source's, with the source's display rotation (its frames were decoded unrotated)."""
+    if redrawn is not None:
+        picture = ["-display_rotation", str(video_rotation(source)), "-i", input_arg(redrawn)]
+        video_codec = ["-c:v", "copy"]
+    else:
+        picture = ["-f", info.container.split(",")[0], "-i", input_arg(source)]
+        video_codec = (
+            ["-c:v", "copy"]
+            if info.video_codec in COPYABLE_VIDEO_CODECS
+            else ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"]
+        )
     run_ffmpeg(
         [
             "-protocol_whitelist",
             "file,pipe",
-            "-f",
-            info.container.split(",")[0],
-            "-i",
-            input_arg(source),
+            *picture,
             "-i",
             input_arg(audio),
             "-map",
@@ -86,6 +94,16 @@ def mux_video(source: Path, info: MediaInfo, audio: Path, out_path: Path) -> Non
         ],
         what="mux the dubbed video",
     )
+
+
+def video_rotation(path: Path) -> int:
+    """The display rotation of the first video stream, degrees counter-clockwise (0: none)."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            return round(frame.rotation)
+    return 0
 
 
 def measure_loudness(path: Path) -> LoudnessReading:
