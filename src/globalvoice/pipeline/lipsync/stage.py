@@ -33,7 +33,12 @@ from globalvoice.pipeline.lipsync.render import BlockStore, FacePlan, render_vid
 from globalvoice.pipeline.lipsync.report import LineSync, LipsyncReport, SyncFigure
 from globalvoice.pipeline.lipsync.speaker_face import FaceChoice, FacePolicy, choose_face
 from globalvoice.pipeline.lipsync.sync import sync_measure
-from globalvoice.pipeline.lipsync.targets import energy_targets, mouth_range, viseme_targets
+from globalvoice.pipeline.lipsync.targets import (
+    LineSpeech,
+    energy_targets,
+    mouth_range,
+    viseme_targets,
+)
 from globalvoice.pipeline.lipsync.track import VideoFaces, track_faces
 
 __all__ = ["LipsyncJob", "LipsyncLine", "LipsyncTools", "lipsync_video"]
@@ -182,9 +187,10 @@ class _Planner:
         face = mouth_range(track)
         start_ms = float(times[first] * 1000)
         if line.phonemes:
-            targets = viseme_targets(
-                line.phonemes, start_ms=start_ms, fps=faces.fps, frames=last - first, face=face
+            speech = LineSpeech(
+                phonemes=line.phonemes, start_ms=start_ms, envelope=self.dub_env[first:last]
             )
+            targets = viseme_targets(speech, fps=faces.fps, face=face)
         else:
             targets = energy_targets(self.dub_env[first:last], face=face)
         end_s = float(times[last - 1]) + 1 / faces.fps

@@ -19,10 +19,18 @@ from globalvoice.pipeline.lipsync.geometry import mouth_width
 from globalvoice.pipeline.lipsync.track import FaceTrack
 from globalvoice.pipeline.lipsync.visemes import SHAPES, Viseme, viseme_frames
 
-__all__ = ["MouthRange", "energy_targets", "mouth_range", "viseme_targets"]
+__all__ = [
+    "VISEME_WEIGHT",
+    "LineSpeech",
+    "MouthRange",
+    "energy_targets",
+    "mouth_range",
+    "viseme_targets",
+]
 
 _WIDEST_VISEME = max(shape.opening for shape in SHAPES.values())
 _SMOOTH = np.array([0.25, 0.5, 0.25])
+VISEME_WEIGHT = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +54,30 @@ def mouth_range(track: FaceTrack) -> MouthRange:
     return MouthRange(closed=closed, open=max(wide, closed + 0.02), rest_width=rest_width)
 
 
-def viseme_targets(
-    phonemes: Sequence[TimedPhoneme], *, start_ms: float, fps: float, frames: int, face: MouthRange
-) -> npt.NDArray[np.float32]:
-    """(frames, 2) opening and width for the line's frames, the first starting at `start_ms`
-    (phoneme times are the timeline's)."""
+@dataclass(frozen=True, slots=True)
+class LineSpeech:
+    """A dubbed line as the mouth should follow it: its phonemes (timeline times), where its
+    first frame starts, and its loudness per frame (sync.speech_envelope's)."""
+
+    phonemes: Sequence[TimedPhoneme]
+    start_ms: float
+    envelope: npt.NDArray[np.float64]
+
+
+def viseme_targets(speech: LineSpeech, *, fps: float, face: MouthRange) -> npt.NDArray[np.float32]:
+    """(frames, 2) opening and width for the line's frames. The opening is the viseme's and
+    the loudness's, mixed `VISEME_WEIGHT` to the rest: a jaw opens with the voice's energy
+    (an o or an i is loud with a small viseme opening), the viseme adds the shape."""
+    frames = len(speech.envelope)
     shifted = [
-        TimedPhoneme(p.phoneme, p.start_ms - start_ms, p.end_ms - start_ms) for p in phonemes
+        TimedPhoneme(p.phoneme, p.start_ms - speech.start_ms, p.end_ms - speech.start_ms)
+        for p in speech.phonemes
     ]
     shown = viseme_frames(shifted, fps=fps, frames=frames)
     span = face.open - face.closed
-    opening = np.array([face.closed + SHAPES[v].opening / _WIDEST_VISEME * span for v in shown])
+    by_viseme = np.array([face.closed + SHAPES[v].opening / _WIDEST_VISEME * span for v in shown])
+    by_loudness = energy_targets(speech.envelope, face=face)[:, 0].astype(np.float64)
+    opening = VISEME_WEIGHT * by_viseme + (1 - VISEME_WEIGHT) * by_loudness
     width = np.array([face.rest_width * SHAPES[v].width for v in shown])
     opening, width = _smoothed(opening), _smoothed(width)
     closed = np.array([v is Viseme.CLOSED for v in shown])
