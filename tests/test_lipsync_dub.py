@@ -127,9 +127,10 @@ def auto_dub(
 def test_a_talking_head_is_redrawn_in_sync_with_the_dub(
     talking_head: Path, auto_dub: tuple[Path, dict[str, Any]]
 ) -> None:
-    """Measured (lines driven by the dub's loudness): output sync at lag 0 +-1 frame 0.60, 0.40
-    and 0.52 on the three lines (the untouched faces against the dub: 0.15, 0.39, 0.02). Floor on
-    the best line: 0.40 (0.20 of margin); each speaker's own face is the one redrawn."""
+    """Measured (lines driven by the dub's phonemes and loudness): output sync at lag 0 +-1
+    frame 0.30, 0.62 and 0.51 on the three lines (the untouched faces against the dub: 0.15,
+    0.39, 0.02). Floor on the best line: 0.40 (0.22 of margin); each speaker's own face is the
+    one redrawn."""
     out, manifest = auto_dub
     entry = manifest["lipsync"]["es"]
     assert entry["mode"] == "auto" and entry["redrawn"], entry["reason"]

@@ -43,18 +43,18 @@ SHAPES: dict[Viseme, MouthShape] = {
     Viseme.CLOSED: MouthShape(0.0, 1.0),
     Viseme.LABIODENTAL: MouthShape(0.03, 1.0),
     Viseme.DENTAL: MouthShape(0.06, 1.0),
-    Viseme.ROUNDED: MouthShape(0.12, 0.8),
+    Viseme.ROUNDED: MouthShape(0.15, 0.8),
     Viseme.OPEN: MouthShape(0.30, 1.05),
     Viseme.MID: MouthShape(0.18, 1.05),
     Viseme.SPREAD: MouthShape(0.10, 1.12),
     Viseme.ALVEOLAR: MouthShape(0.08, 1.0),
     Viseme.POSTALVEOLAR: MouthShape(0.08, 0.9),
-    Viseme.VELAR: MouthShape(0.12, 1.0),
+    Viseme.VELAR: MouthShape(0.10, 1.0),
 }
 
 _CLASSES: dict[Viseme, str] = {
     Viseme.CLOSED: "pbmɱ",
-    Viseme.LABIODENTAL: "fv",
+    Viseme.LABIODENTAL: "fvβɸ",  # Spanish b/v between vowels: the lips nearly meet
     Viseme.DENTAL: "θð",
     Viseme.ROUNDED: "oɔuʊwyøœɒɵʉ",
     Viseme.OPEN: "aɑæɐʌɶ",
