@@ -17,14 +17,13 @@ batching frames would need the protocol to hand over several faces at once.
 """
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from globalvoice.config.mt import is_non_commercial
 from globalvoice.config.settings import OnnxLipsyncConfig
@@ -38,13 +37,18 @@ from globalvoice.engines.lipsync.mel import (
     melspectrogram,
 )
 from globalvoice.engines.lipsync.protocol import FaceCrop, Image, MouthCue
+from globalvoice.engines.onnx_models import OnnxUse, open_session, read_description
 
 __all__ = ["OnnxLineMouths", "OnnxLipsyncSpec", "OnnxMouthEngine"]
 
 MODEL_FILE = "model.onnx"
 SPEC_FILE = "lipsync.json"
-_CUDA = "CUDAExecutionProvider"
-_CPU = "CPUExecutionProvider"
+_USE = OnnxUse(
+    engine="lip-sync engine",
+    device_setting="GV_LIPSYNC__DEVICE",
+    docs="docs/lipsync.md",
+    description="lip-sync model description",
+)
 _FLOAT = "tensor(float)"
 _Planes = npt.NDArray[np.float32]  # (3, S, S) in 0..1, in the model's channel order
 _Mel = npt.NDArray[np.float32]
@@ -72,9 +76,9 @@ class OnnxMouthEngine:
     def __init__(self, config: OnnxLipsyncConfig) -> None:
         root = config.model_dir.expanduser()
         model = _model_path(root)
-        self._spec = _read_spec(root / SPEC_FILE)
+        self._spec = read_description(root / SPEC_FILE, OnnxLipsyncSpec, _USE)
         self._cv2 = _import_cv2()
-        self._session = _open_session(model, config.device)
+        self._session = open_session(model, config.device, _USE)
         _check_graph(self._session, self._spec, model)
         self._info = _engine_info(self._spec, _digest(model))
 
@@ -192,26 +196,6 @@ def _model_path(root: Path) -> Path:
     return root / MODEL_FILE
 
 
-def _read_spec(path: Path) -> OnnxLipsyncSpec:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ModelNotAvailable(
-            f"{path} is not readable JSON ({err}): fix it (docs/lipsync.md)."
-        ) from err
-    try:
-        return OnnxLipsyncSpec.model_validate(data)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in err.errors()
-        )
-        raise ModelNotAvailable(
-            f"{path} is not a valid lip-sync model description ({problems}): fix it "
-            "(docs/lipsync.md).",
-            detail=str(err),
-        ) from err
-
-
 def _import_cv2() -> Any:
     try:
         import cv2
@@ -220,44 +204,6 @@ def _import_cv2() -> Any:
             "The ONNX lip-sync engine needs OpenCV: pip install 'globalvoice[embedded]'."
         ) from err
     return cv2
-
-
-def _providers(device: str, available: list[str]) -> list[str]:
-    if device == "cpu":
-        return [_CPU]
-    if _CUDA in available:
-        return [_CUDA, _CPU]
-    if device == "cuda":
-        raise ConfigError(
-            "The lip-sync engine's device is cuda but this onnxruntime has no CUDA: install "
-            "onnxruntime-gpu with CUDA and cuDNN, or set GV_LIPSYNC__DEVICE=auto or cpu."
-        )
-    return [_CPU]
-
-
-def _open_session(model: Path, device: str) -> Any:
-    try:
-        import onnxruntime as ort
-    except ImportError as err:
-        raise ModelNotAvailable(
-            "The ONNX lip-sync engine needs onnxruntime: pip install 'globalvoice[embedded]' "
-            "(or onnxruntime-gpu for CUDA)."
-        ) from err
-    providers = _providers(device, list(ort.get_available_providers()))
-    try:
-        session = ort.InferenceSession(str(model), providers=providers)
-    except Exception as err:  # onnxruntime raises its own (pybind) exception types
-        raise ModelNotAvailable(
-            f"{model} could not be loaded by onnxruntime: export the model again "
-            "(docs/lipsync.md).",
-            detail=str(err),
-        ) from err
-    if device == "cuda" and _CUDA not in session.get_providers():
-        raise ConfigError(
-            "The lip-sync engine's device is cuda but onnxruntime could not start CUDA (see its "
-            "log): check the CUDA and cuDNN libraries, or set GV_LIPSYNC__DEVICE=auto or cpu."
-        )
-    return session
 
 
 def _check_graph(session: Any, spec: OnnxLipsyncSpec, model: Path) -> None:

@@ -17,27 +17,31 @@ average of the two outputs; a stereo soundtrack into a mono model runs each chan
 """
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from globalvoice.config.mt import is_non_commercial
 from globalvoice.config.settings import OnnxSeparatorConfig
 from globalvoice.domain.errors import ConfigError, ModelNotAvailable
 from globalvoice.engines.base import EngineInfo
+from globalvoice.engines.onnx_models import OnnxUse, open_session, read_description
 from globalvoice.engines.separation.protocol import Block, Stems
 
 __all__ = ["OnnxSeparator", "OnnxSeparatorSpec", "OnnxStream"]
 
 MODEL_FILE = "model.onnx"
 SPEC_FILE = "separator.json"
-_CUDA = "CUDAExecutionProvider"
-_CPU = "CPUExecutionProvider"
+_USE = OnnxUse(
+    engine="separator",
+    device_setting="GV_SEPARATOR__DEVICE",
+    docs="docs/separation.md",
+    description="separator description",
+)
 _FLOAT = "tensor(float)"
 _Weights = npt.NDArray[np.float64]
 
@@ -78,8 +82,8 @@ class OnnxSeparator:
     def __init__(self, config: OnnxSeparatorConfig) -> None:
         root = config.model_dir.expanduser()
         model = _model_path(root)
-        self._spec = _read_spec(root / SPEC_FILE)
-        self._session = _open_session(model, config.device)
+        self._spec = read_description(root / SPEC_FILE, OnnxSeparatorSpec, _USE)
+        self._session = open_session(model, config.device, _USE)
         _check_graph(self._session, self._spec, model)
         self._info = _engine_info(self._spec, _digest(model))
 
@@ -224,64 +228,6 @@ def _model_path(root: Path) -> Path:
             "model to model.onnx and describe it in separator.json (docs/separation.md)."
         )
     return root / MODEL_FILE
-
-
-def _read_spec(path: Path) -> OnnxSeparatorSpec:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ModelNotAvailable(
-            f"{path} is not readable JSON ({err}): fix it (docs/separation.md)."
-        ) from err
-    try:
-        return OnnxSeparatorSpec.model_validate(data)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in err.errors()
-        )
-        raise ModelNotAvailable(
-            f"{path} is not a valid separator description ({problems}): fix it "
-            "(docs/separation.md).",
-            detail=str(err),
-        ) from err
-
-
-def _providers(device: str, available: list[str]) -> list[str]:
-    if device == "cpu":
-        return [_CPU]
-    if _CUDA in available:
-        return [_CUDA, _CPU]
-    if device == "cuda":
-        raise ConfigError(
-            "The separator's device is cuda but this onnxruntime has no CUDA: install "
-            "onnxruntime-gpu with CUDA and cuDNN, or set GV_SEPARATOR__DEVICE=auto or cpu."
-        )
-    return [_CPU]
-
-
-def _open_session(model: Path, device: str) -> Any:
-    try:
-        import onnxruntime as ort
-    except ImportError as err:
-        raise ModelNotAvailable(
-            "The ONNX separator needs onnxruntime: pip install 'globalvoice[embedded]' "
-            "(or onnxruntime-gpu for CUDA)."
-        ) from err
-    providers = _providers(device, list(ort.get_available_providers()))
-    try:
-        session = ort.InferenceSession(str(model), providers=providers)
-    except Exception as err:  # onnxruntime raises its own (pybind) exception types
-        raise ModelNotAvailable(
-            f"{model} could not be loaded by onnxruntime: export the model again "
-            "(docs/separation.md).",
-            detail=str(err),
-        ) from err
-    if device == "cuda" and _CUDA not in session.get_providers():
-        raise ConfigError(
-            "The separator's device is cuda but onnxruntime could not start CUDA (see its log): "
-            "check the CUDA and cuDNN libraries, or set GV_SEPARATOR__DEVICE=auto or cpu."
-        )
-    return session
 
 
 def _check_graph(session: Any, spec: OnnxSeparatorSpec, model: Path) -> None:
