@@ -1,6 +1,7 @@
 """What the operator-supplied ONNX engines share: reading the model directory's JSON
 description and opening the onnxruntime session on the configured device."""
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,9 +9,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from globalvoice.config.mt import is_non_commercial
 from globalvoice.domain.errors import ConfigError, ModelNotAvailable
+from globalvoice.engines.base import EngineInfo
 
-__all__ = ["OnnxUse", "open_session", "providers", "read_description"]
+__all__ = [
+    "MODEL_FILE",
+    "OnnxUse",
+    "engine_info",
+    "model_digest",
+    "model_path",
+    "open_session",
+    "providers",
+    "read_description",
+]
+
+MODEL_FILE = "model.onnx"
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -27,6 +41,44 @@ class OnnxUse:
     device_setting: str  # "GV_SEPARATOR__DEVICE"
     docs: str  # "docs/separation.md"
     description: str  # "separator description"
+    spec_file: str  # "separator.json"
+    directory: str  # "separation model directory"
+    dir_setting: str  # "GV_SEPARATOR__MODEL_DIR"
+
+
+def model_path(root: Path, use: OnnxUse) -> Path:
+    if not root.is_dir():
+        raise ModelNotAvailable(
+            f"The {use.directory} {root} does not exist: put {MODEL_FILE} and "
+            f"{use.spec_file} there ({use.docs}), then set {use.dir_setting}."
+        )
+    missing = [name for name in (MODEL_FILE, use.spec_file) if not (root / name).is_file()]
+    if missing:
+        raise ModelNotAvailable(
+            f"The {use.directory} {root} lacks {', '.join(missing)}: export the "
+            f"model to {MODEL_FILE} and describe it in {use.spec_file} ({use.docs})."
+        )
+    return root / MODEL_FILE
+
+
+def model_digest(model: Path) -> str:
+    hasher = hashlib.sha256()
+    with model.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 22), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()[:12]
+
+
+def engine_info(name: str, model_id: str, *, licence: str, commercial_use: bool) -> EngineInfo:
+    """A model is commercial-use only when its description says so and its licence text does
+    not say otherwise (CC BY-NC, research only...); a non-commercial one's licence says
+    NON-COMMERCIAL."""
+    commercial = commercial_use and not is_non_commercial(licence)
+    if not commercial and "NON-COMMERCIAL" not in licence:
+        licence = f"{licence} (NON-COMMERCIAL)"
+    return EngineInfo(
+        name=name, model_id=model_id, licence=licence, is_commercial_use_ok=commercial
+    )
 
 
 def read_description(path: Path, spec: type[Spec], use: OnnxUse) -> Spec:

@@ -16,7 +16,6 @@ Each frame runs on its own (batch 1): LineMouths.mouth gets one frame's face at 
 batching frames would need the protocol to hand over several faces at once.
 """
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +24,6 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from globalvoice.config.mt import is_non_commercial
 from globalvoice.config.settings import OnnxLipsyncConfig
 from globalvoice.domain.errors import ConfigError, ModelNotAvailable
 from globalvoice.engines.base import EngineInfo
@@ -37,7 +35,14 @@ from globalvoice.engines.lipsync.mel import (
     melspectrogram,
 )
 from globalvoice.engines.lipsync.protocol import FaceCrop, Image, MouthCue
-from globalvoice.engines.onnx_models import OnnxUse, open_session, read_description
+from globalvoice.engines.onnx_models import (
+    OnnxUse,
+    engine_info,
+    model_digest,
+    model_path,
+    open_session,
+    read_description,
+)
 
 __all__ = ["OnnxLineMouths", "OnnxLipsyncSpec", "OnnxMouthEngine"]
 
@@ -48,6 +53,9 @@ _USE = OnnxUse(
     device_setting="GV_LIPSYNC__DEVICE",
     docs="docs/lipsync.md",
     description="lip-sync model description",
+    spec_file="lipsync.json",
+    directory="lip-sync model directory",
+    dir_setting="GV_LIPSYNC__MODEL_DIR",
 )
 _FLOAT = "tensor(float)"
 _Planes = npt.NDArray[np.float32]  # (3, S, S) in 0..1, in the model's channel order
@@ -75,12 +83,12 @@ class OnnxLipsyncSpec(BaseModel):
 class OnnxMouthEngine:
     def __init__(self, config: OnnxLipsyncConfig) -> None:
         root = config.model_dir.expanduser()
-        model = _model_path(root)
+        model = model_path(root, _USE)
         self._spec = read_description(root / SPEC_FILE, OnnxLipsyncSpec, _USE)
         self._cv2 = _import_cv2()
         self._session = open_session(model, config.device, _USE)
         _check_graph(self._session, self._spec, model)
-        self._info = _engine_info(self._spec, _digest(model))
+        self._info = _engine_info(self._spec, model_digest(model))
 
     @property
     def info(self) -> EngineInfo:
@@ -181,21 +189,6 @@ def _reference(cue: MouthCue) -> FaceCrop | None:
     return cue.bank[int(np.argmin(np.abs(openings - np.median(openings))))]
 
 
-def _model_path(root: Path) -> Path:
-    if not root.is_dir():
-        raise ModelNotAvailable(
-            f"The lip-sync model directory {root} does not exist: put model.onnx and "
-            "lipsync.json there (docs/lipsync.md), then set GV_LIPSYNC__MODEL_DIR."
-        )
-    missing = [name for name in (MODEL_FILE, SPEC_FILE) if not (root / name).is_file()]
-    if missing:
-        raise ModelNotAvailable(
-            f"The lip-sync model directory {root} lacks {', '.join(missing)}: export the "
-            "model to model.onnx and describe it in lipsync.json (docs/lipsync.md)."
-        )
-    return root / MODEL_FILE
-
-
 def _import_cv2() -> Any:
     try:
         import cv2
@@ -239,25 +232,10 @@ def _check_graph(session: Any, spec: OnnxLipsyncSpec, model: Path) -> None:
             )
 
 
-def _digest(model: Path) -> str:
-    hasher = hashlib.sha256()
-    with model.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 22), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()[:12]
-
-
 def _engine_info(spec: OnnxLipsyncSpec, digest: str) -> EngineInfo:
-    """A model is commercial-use only when lipsync.json says so and its licence text does not
-    say otherwise (Wav2Lip's weights are research only); a non-commercial one's licence says
-    NON-COMMERCIAL."""
-    commercial = spec.commercial_use and not is_non_commercial(spec.licence)
-    licence = spec.licence
-    if not commercial and "NON-COMMERCIAL" not in licence:
-        licence = f"{licence} (NON-COMMERCIAL)"
-    return EngineInfo(
-        name="lipsync.onnx",
-        model_id=f"{spec.name}@{digest}+{spec.face_size}px+{spec.colour_order}",
-        licence=licence,
-        is_commercial_use_ok=commercial,
+    return engine_info(
+        "lipsync.onnx",
+        f"{spec.name}@{digest}+{spec.face_size}px+{spec.colour_order}",
+        licence=spec.licence,
+        commercial_use=spec.commercial_use,
     )

@@ -16,7 +16,6 @@ average of the two outputs; a stereo soundtrack into a mono model runs each chan
 (twice the work, but panned dialogue stays where it was and the background keeps its image).
 """
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -25,11 +24,17 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from globalvoice.config.mt import is_non_commercial
 from globalvoice.config.settings import OnnxSeparatorConfig
 from globalvoice.domain.errors import ConfigError, ModelNotAvailable
 from globalvoice.engines.base import EngineInfo
-from globalvoice.engines.onnx_models import OnnxUse, open_session, read_description
+from globalvoice.engines.onnx_models import (
+    OnnxUse,
+    engine_info,
+    model_digest,
+    model_path,
+    open_session,
+    read_description,
+)
 from globalvoice.engines.separation.protocol import Block, Stems
 
 __all__ = ["OnnxSeparator", "OnnxSeparatorSpec", "OnnxStream"]
@@ -41,6 +46,9 @@ _USE = OnnxUse(
     device_setting="GV_SEPARATOR__DEVICE",
     docs="docs/separation.md",
     description="separator description",
+    spec_file="separator.json",
+    directory="separation model directory",
+    dir_setting="GV_SEPARATOR__MODEL_DIR",
 )
 _FLOAT = "tensor(float)"
 _Weights = npt.NDArray[np.float64]
@@ -81,11 +89,11 @@ class OnnxSeparatorSpec(BaseModel):
 class OnnxSeparator:
     def __init__(self, config: OnnxSeparatorConfig) -> None:
         root = config.model_dir.expanduser()
-        model = _model_path(root)
+        model = model_path(root, _USE)
         self._spec = read_description(root / SPEC_FILE, OnnxSeparatorSpec, _USE)
         self._session = open_session(model, config.device, _USE)
         _check_graph(self._session, self._spec, model)
-        self._info = _engine_info(self._spec, _digest(model))
+        self._info = _engine_info(self._spec, model_digest(model))
 
     @property
     def info(self) -> EngineInfo:
@@ -215,21 +223,6 @@ def _concat(parts: list[Stems], channels: int) -> Stems:
     )
 
 
-def _model_path(root: Path) -> Path:
-    if not root.is_dir():
-        raise ModelNotAvailable(
-            f"The separation model directory {root} does not exist: put model.onnx and "
-            "separator.json there (docs/separation.md), then set GV_SEPARATOR__MODEL_DIR."
-        )
-    missing = [name for name in (MODEL_FILE, SPEC_FILE) if not (root / name).is_file()]
-    if missing:
-        raise ModelNotAvailable(
-            f"The separation model directory {root} lacks {', '.join(missing)}: export the "
-            "model to model.onnx and describe it in separator.json (docs/separation.md)."
-        )
-    return root / MODEL_FILE
-
-
 def _check_graph(session: Any, spec: OnnxSeparatorSpec, model: Path) -> None:
     """The graph takes `input` (1, channels, samples) float32 and gives `dialogue_output`."""
     inputs = {node.name: node for node in session.get_inputs()}
@@ -256,24 +249,10 @@ def _check_graph(session: Any, spec: OnnxSeparatorSpec, model: Path) -> None:
             )
 
 
-def _digest(model: Path) -> str:
-    hasher = hashlib.sha256()
-    with model.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 22), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()[:12]
-
-
 def _engine_info(spec: OnnxSeparatorSpec, digest: str) -> EngineInfo:
-    """A model is commercial-use only when separator.json says so and its licence text does not
-    say otherwise (CC BY-NC...); a non-commercial one's licence says NON-COMMERCIAL."""
-    commercial = spec.commercial_use and not is_non_commercial(spec.licence)
-    licence = spec.licence
-    if not commercial and "NON-COMMERCIAL" not in licence:
-        licence = f"{licence} (NON-COMMERCIAL)"
-    return EngineInfo(
-        name="separation.onnx",
-        model_id=f"{spec.name}@{digest}+seg{spec.segment_s:g}s+ov{spec.overlap_s:g}s",
-        licence=licence,
-        is_commercial_use_ok=commercial,
+    return engine_info(
+        "separation.onnx",
+        f"{spec.name}@{digest}+seg{spec.segment_s:g}s+ov{spec.overlap_s:g}s",
+        licence=spec.licence,
+        commercial_use=spec.commercial_use,
     )
