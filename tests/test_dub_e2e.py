@@ -286,3 +286,10 @@ def test_unchanged_input_is_not_recomputed(
     assert calls == []
     assert cache.hits > hits_before
     assert second["segments"] == first["segments"]
+    # an audio file has no picture to redraw: said so, never an error
+    picture = second["lipsync"]["es"]
+    assert (picture["redrawn"], picture["reason"], picture["report"]) == (
+        False,
+        "no video stream",
+        None,
+    )
