@@ -2,6 +2,7 @@
 speakers, 3 s each, 25 fps): faces followed frame by frame, shot changes, and the sync measure
 between a mouth and a soundtrack. Figures measured on a 2-core AMD EPYC with AVX-512 VNNI."""
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import pytest
 
 from globalvoice.engines.face.mediapipe_mesh import MediaPipeFaceMesh
 from globalvoice.media.pcm import decode_audio
-from globalvoice.pipeline.lipsync.speaker_face import choose_face
+from globalvoice.pipeline.lipsync.geometry import KEPT_POINTS, NOSE_BASE
+from globalvoice.pipeline.lipsync.speaker_face import choose_face, face_turn
 from globalvoice.pipeline.lipsync.sync import speech_envelope, sync_measure
 from globalvoice.pipeline.lipsync.track import VideoFaces, track_faces
 from tests.conftest import ffmpeg
@@ -148,3 +150,24 @@ def test_no_face_is_taken_when_none_moves_with_the_speech_or_it_is_too_small(
     choice = choose_face(tiny, _envelope(faces, path), (0, tiny.frames))
     assert choice.track_id is None
     assert choice.reason in {"face too small", "no face in view"}, choice
+
+
+def test_a_face_turned_away_is_not_redrawn(grid: dict[str, tuple[VideoFaces, Path]]) -> None:
+    """GRID's faces look at the camera: their nose sits 0.008-0.057 inter-ocular distances off
+    the eyes' middle (measured); the same face with its nose moved half an inter-ocular distance
+    sideways (a head turned ~30 degrees) is refused, and said so."""
+    faces, path = grid["pwij3p"]
+    (track,) = faces.tracks
+    assert face_turn(track, (0, faces.frames)) < 0.15
+    nose = KEPT_POINTS.index(NOSE_BASE)
+    turned = dataclasses.replace(
+        track, points=[p.copy() if p is not None else None for p in track.points]
+    )
+    for points in turned.points:
+        if points is not None:
+            eyes = float(np.linalg.norm(points[1] - points[0]))
+            points[nose, 0] += 0.5 * eyes
+    assert face_turn(turned, (0, faces.frames)) > 0.4
+    sideways = dataclasses.replace(faces, tracks=(turned,))
+    choice = choose_face(sideways, _envelope(faces, path), (5, 70))
+    assert (choice.track_id, choice.reason) == (None, "face turned away")
