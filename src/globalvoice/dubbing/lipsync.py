@@ -146,7 +146,6 @@ def lipsync_target(
     with run.clock.stage("lipsync", job.target):
         report = _finished(key, job.out, run.cache)
         if report is None:
-            engines.measure.restart()  # its tracking state is this video's alone
             try:
                 report = lipsync_video(stage, tools)
             except _undecodable() as err:

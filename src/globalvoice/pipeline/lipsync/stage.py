@@ -98,6 +98,7 @@ def lipsync_video(job: LipsyncJob, tools: LipsyncTools) -> LipsyncReport:
         entries, plans = planner.entries, planner.plans
         if not plans:
             return LipsyncReport.of(tools.engine.info, faces, list(entries.values()), redrawn=False)
+        tools.measure.restart()  # what it follows is this video's faces alone
         figures = render_video(
             job.video,
             plans,
